@@ -1,0 +1,1 @@
+//! solo5-spt library.
