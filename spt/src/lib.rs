@@ -1,1 +1,242 @@
-//! solo5-spt library.
+//! solo5-spt: run a Solo5 unikernel inside this very process, hardened.
+//!
+//! The flow is one way (docs/architecture.md): command line + ELF ->
+//! manifest -> devices -> guest memory (W^X) -> policy -> capabilities
+//! dropped -> filter installed -> jump. Both spt ABIs share everything but
+//! the boot info and the policy: the native ABI hands the guest a table of
+//! host functions ([`hypercalls`]), upstream's v2 ABI an epoll set and a
+//! timerfd for the guest's own system calls.
+
+pub mod hypercalls;
+pub mod launch;
+pub mod memory;
+pub mod sys;
+pub mod vdso;
+
+use hypercalls::{Device, HostState};
+use launch::LaunchError;
+use memory::{GuestMemory, MemoryError};
+use solo5_abi::mft::{kind, MAX_ENTRIES};
+use solo5_policy::{Abi, Policy};
+use solo5_tender::cmdline::Options;
+use solo5_tender::devices::{self, Attached, DeviceError, Devices};
+use solo5_tender::elf::{self, ElfError, Executable};
+use solo5_tender::manifest::Manifest;
+use solo5_tender::notes::{self, NoteError, SptAbi};
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// Why solo5-spt could not start the guest. Each is one line for the user.
+#[derive(Debug, Error)]
+pub enum SptError {
+    /// The kernel file could not be read.
+    #[error("{0}")]
+    ReadKernel(String, #[source] io::Error),
+    /// The ELF was refused.
+    #[error("{0}")]
+    Elf(String, #[source] ElfError),
+    /// A note was refused.
+    #[error("{0}")]
+    Note(String, #[source] NoteError),
+    /// Device options or attachment failed.
+    #[error(transparent)]
+    Devices(#[from] DeviceError),
+    /// Guest memory could not be set up.
+    #[error(transparent)]
+    Memory(#[from] MemoryError),
+    /// The segments could not be copied into guest memory.
+    #[error("{0}: could not load the executable into guest memory")]
+    Load(String),
+    /// The epoll set or timerfd of the v2 ABI.
+    #[error("could not set up the event descriptors of the spt v2 ABI")]
+    EventFds(#[source] io::Error),
+    /// The seccomp policy.
+    #[error(transparent)]
+    Policy(#[from] solo5_policy::Error),
+    /// The last steps before the jump.
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
+}
+
+/// A kernel read and checked: everything decided before any device opens.
+pub struct Kernel {
+    /// Path as the user gave it.
+    pub path: PathBuf,
+    /// Which spt ABI it asks for.
+    pub abi: SptAbi,
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// Its segments and entry point.
+    pub exe: Executable,
+    /// The file's bytes.
+    pub file: Vec<u8>,
+}
+
+/// Read and validate the kernel for `mem_size` bytes of guest memory.
+pub fn load_kernel(path: PathBuf, mem_size: u64) -> Result<Kernel, SptError> {
+    let shown = path.display().to_string();
+    let file = std::fs::read(&path).map_err(|e| SptError::ReadKernel(shown.clone(), e))?;
+    let exe = elf::parse(&file, mem_size).map_err(|e| SptError::Elf(shown.clone(), e))?;
+    let abi = notes::spt_abi(&file, &exe).map_err(|e| SptError::Note(shown.clone(), e))?;
+    let manifest = notes::manifest(&file, &exe).map_err(|e| SptError::Note(shown, e))?;
+    Ok(Kernel {
+        path,
+        abi,
+        manifest,
+        exe,
+        file,
+    })
+}
+
+/// The event descriptors of the v2 ABI.
+struct EventFds {
+    epoll: OwnedFd,
+    timer: OwnedFd,
+}
+
+fn event_fds(devices: &Devices) -> io::Result<EventFds> {
+    let epoll = sys::setup::epoll_create()?;
+    let timer = sys::setup::timerfd_create()?;
+    sys::setup::epoll_add(
+        &epoll,
+        timer.as_raw_fd(),
+        solo5_abi::sptv2::TIMERFD_EPOLL_DATA,
+    )?;
+    for (i, _, d) in &devices.list {
+        if let Attached::Net(n) = d {
+            sys::setup::epoll_add(&epoll, n.fd.as_raw_fd(), *i as u64)?;
+        }
+    }
+    Ok(EventFds { epoll, timer })
+}
+
+/// What the policy crate needs to know of the devices.
+fn policy_devices(devices: &Devices) -> solo5_policy::Devices {
+    let mut out = solo5_policy::Devices::default();
+    for (_, _, d) in &devices.list {
+        match d {
+            Attached::Net(n) => out.net_fds.push(n.fd.as_raw_fd()),
+            Attached::Block(b) => out.blocks.push(solo5_policy::Block {
+                fd: b.fd.as_raw_fd(),
+                block_size: b.block_size,
+                capacity: b.capacity,
+            }),
+        }
+    }
+    out
+}
+
+/// The policy a kernel and command line get, with their devices attached;
+/// for `--print-policy`. The v2 event descriptors are created as they would
+/// be for a run, so the numbers printed are the real ones.
+pub fn policy_for(k: &mut Kernel, o: &Options) -> Result<Policy, SptError> {
+    let devices = devices::attach(&mut k.manifest, o)?;
+    let abi = match k.abi {
+        SptAbi::Native => Abi::Native,
+        SptAbi::V2 => {
+            let ev = event_fds(&devices).map_err(SptError::EventFds)?;
+            Abi::SptV2 {
+                epollfd: ev.epoll.as_raw_fd(),
+                timerfd: ev.timer.as_raw_fd(),
+            }
+        }
+    };
+    Ok(solo5_policy::build(&abi, &policy_devices(&devices)))
+}
+
+fn host_state(mem_size: u64, devices: &Devices) -> HostState {
+    let mut st = HostState {
+        mem_size,
+        vdso_clock: vdso::clock_gettime(),
+        devices: [Device::None; MAX_ENTRIES],
+        pollfds: [libc::pollfd {
+            fd: -1,
+            events: 0,
+            revents: 0,
+        }; MAX_ENTRIES],
+        poll_index: [0; MAX_ENTRIES],
+        npoll: 0,
+    };
+    for (i, _, d) in &devices.list {
+        st.devices[*i] = match d {
+            Attached::Net(n) => {
+                st.pollfds[st.npoll] = libc::pollfd {
+                    fd: n.fd.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                st.poll_index[st.npoll] = *i as u8;
+                st.npoll += 1;
+                Device::Net {
+                    fd: n.fd.as_raw_fd(),
+                    mtu: n.mtu,
+                }
+            }
+            Attached::Block(b) => Device::Block {
+                fd: b.fd.as_raw_fd(),
+                block_size: b.block_size,
+                capacity: b.capacity,
+            },
+        };
+    }
+    st
+}
+
+/// Run the kernel: attach devices, build guest memory, harden this process
+/// and jump. Returns only on error.
+pub fn run(mut k: Kernel, o: &Options) -> Result<std::convert::Infallible, SptError> {
+    let mem_size = o.mem_mib << 20;
+    let devices = devices::attach(&mut k.manifest, o)?;
+    let mut mem = GuestMemory::map(mem_size)?;
+    if !mem.load(&k.exe, &k.file) {
+        return Err(SptError::Load(k.path.display().to_string()));
+    }
+    let entry = k.exe.entry;
+    let kernel_end = k.exe.kernel_end;
+    // The file's bytes are in guest memory now.
+    drop(k.file);
+    let abi = match k.abi {
+        SptAbi::Native => {
+            // The guest never sees host descriptors in the native ABI.
+            let mut m = k.manifest.clone();
+            for e in m.entries_mut() {
+                e.hostfd = 0;
+            }
+            let table = &hypercalls::TABLE as *const _ as u64;
+            launch::write_native_boot_info(&mut mem, kernel_end, &m.to_bytes(), &o.cmdline, table)?;
+            hypercalls::install(host_state(mem_size, &devices));
+            (Abi::Native, None)
+        }
+        SptAbi::V2 => {
+            let ev = event_fds(&devices).map_err(SptError::EventFds)?;
+            let (epollfd, timerfd) = (ev.epoll.as_raw_fd(), ev.timer.as_raw_fd());
+            let mft = k.manifest.to_bytes();
+            launch::write_v2_boot_info(&mut mem, kernel_end, &mft, &o.cmdline, epollfd, timerfd)?;
+            (Abi::SptV2 { epollfd, timerfd }, Some(ev))
+        }
+    };
+    mem.protect(&k.exe, o.x_exec_heap)?;
+    if o.x_exec_heap {
+        eprintln!("solo5-spt: warning: --x-exec-heap: the guest heap is writable and executable");
+    }
+    let filter = solo5_policy::build(&abi.0, &policy_devices(&devices)).compile()?;
+    launch::drop_capabilities()?;
+    launch::default_fault_signals()?;
+    // Descriptors and memory must outlive this function: the guest owns
+    // them until the process exits.
+    std::mem::forget(devices);
+    std::mem::forget(abi.1);
+    let stack = mem.size() - 8;
+    filter.install()?;
+    // SAFETY: entry lies in loaded, executable guest memory (checked by the
+    // ELF parser and mapped by protect), the stack is the top of guest
+    // memory, and the boot info was written at BOOT_INFO_ADDR above.
+    unsafe { launch::jump(entry, stack, solo5_abi::BOOT_INFO_ADDR) }
+}
+
+/// Whether `kind` is a network device type (for callers printing devices).
+pub fn is_net(entry_kind: u32) -> bool {
+    entry_kind == kind::NET_BASIC
+}

@@ -1,1 +1,9 @@
-//! Shared tender pieces.
+//! What every Solo5 tender shares: the executable and its notes, the
+//! manifest, the command line, device attachment and the guest memory
+//! layout. Nothing here depends on how the guest is run (spt or hvt).
+
+pub mod cmdline;
+pub mod devices;
+pub mod elf;
+pub mod manifest;
+pub mod notes;

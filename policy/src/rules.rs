@@ -1,0 +1,302 @@
+//! The rules of both policies, in a form that can be printed and compiled.
+//!
+//! A [`Rule`] allows one system call when all its conditions hold; a rule
+//! without conditions allows the call with any arguments. Every rule names
+//! the Solo5 call that needs it, so the printed policy explains itself.
+
+use std::fmt;
+
+use crate::{Abi, Block, Devices};
+
+/// `arch_prctl` code that sets the FS base (`asm/prctl.h`).
+pub(crate) const ARCH_SET_FS: u64 = 0x1002;
+
+/// A system call that some rule allows. Only these can ever be allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Syscall {
+    Read,
+    Write,
+    Pread64,
+    Pwrite64,
+    ExitGroup,
+    ClockGettime,
+    Ppoll,
+    ArchPrctl,
+    TimerfdSettime,
+    EpollPwait,
+}
+
+impl Syscall {
+    /// The x86_64 system call number.
+    pub(crate) fn nr(self) -> i64 {
+        match self {
+            Syscall::Read => libc::SYS_read,
+            Syscall::Write => libc::SYS_write,
+            Syscall::Pread64 => libc::SYS_pread64,
+            Syscall::Pwrite64 => libc::SYS_pwrite64,
+            Syscall::ExitGroup => libc::SYS_exit_group,
+            Syscall::ClockGettime => libc::SYS_clock_gettime,
+            Syscall::Ppoll => libc::SYS_ppoll,
+            Syscall::ArchPrctl => libc::SYS_arch_prctl,
+            Syscall::TimerfdSettime => libc::SYS_timerfd_settime,
+            Syscall::EpollPwait => libc::SYS_epoll_pwait,
+        }
+    }
+
+    /// The name an operator knows it by (`man 2 NAME`).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Syscall::Read => "read",
+            Syscall::Write => "write",
+            Syscall::Pread64 => "pread64",
+            Syscall::Pwrite64 => "pwrite64",
+            Syscall::ExitGroup => "exit_group",
+            Syscall::ClockGettime => "clock_gettime",
+            Syscall::Ppoll => "ppoll",
+            Syscall::ArchPrctl => "arch_prctl",
+            Syscall::TimerfdSettime => "timerfd_settime",
+            Syscall::EpollPwait => "epoll_pwait",
+        }
+    }
+}
+
+/// How much of a 64-bit argument register a condition compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Width {
+    /// The low 32 bits: C `int` and `unsigned int` arguments (fds, clock
+    /// ids, flags), which the kernel itself truncates to 32 bits.
+    Int,
+    /// All 64 bits: sizes, offsets and pointers.
+    Long,
+}
+
+/// The comparison of a condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// The argument equals the value.
+    Eq,
+    /// The argument is at most the value, compared unsigned (a negative
+    /// offset is a huge number and fails).
+    Le,
+}
+
+/// One condition on one argument of a system call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Cond {
+    /// Argument index, 0..=5.
+    pub(crate) arg: u8,
+    /// The argument's name in the system call's man page.
+    pub(crate) name: &'static str,
+    pub(crate) width: Width,
+    pub(crate) op: Op,
+    pub(crate) value: u64,
+    /// The symbolic name of `value`, printed instead of the number.
+    pub(crate) symbol: Option<&'static str>,
+}
+
+impl fmt::Display for Cond {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let op = match self.op {
+            Op::Eq => "==",
+            Op::Le => "<=",
+        };
+        match self.symbol {
+            Some(symbol) => write!(f, "{} {op} {symbol}", self.name),
+            None => write!(f, "{} {op} {}", self.name, self.value),
+        }
+    }
+}
+
+/// One allowed system call, with its conditions and the Solo5 call(s) that
+/// need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Rule {
+    pub(crate) syscall: Syscall,
+    /// All must hold. Empty: any arguments.
+    pub(crate) conds: Vec<Cond>,
+    pub(crate) needed_by: &'static str,
+}
+
+impl fmt::Display for Rule {
+    /// `pread64(fd == 5, count == 512, offset <= 3584)`, or `exit_group`
+    /// when any arguments are allowed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.syscall.name())?;
+        if self.conds.is_empty() {
+            return Ok(());
+        }
+        f.write_str("(")?;
+        for (i, cond) in self.conds.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{cond}")?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// An `int` argument as the filter sees it: the low 32 bits of the register.
+fn int_value(value: i32) -> u64 {
+    u64::from(value as u32)
+}
+
+fn fd_is(name: &'static str, fd: i32) -> Cond {
+    Cond {
+        arg: 0,
+        name,
+        width: Width::Int,
+        op: Op::Eq,
+        value: int_value(fd),
+        symbol: None,
+    }
+}
+
+fn int_is(arg: u8, name: &'static str, value: i32, symbol: &'static str) -> Cond {
+    Cond {
+        arg,
+        name,
+        width: Width::Int,
+        op: Op::Eq,
+        value: int_value(value),
+        symbol: Some(symbol),
+    }
+}
+
+fn long(arg: u8, name: &'static str, op: Op, value: u64) -> Cond {
+    Cond {
+        arg,
+        name,
+        width: Width::Long,
+        op,
+        value,
+        symbol: None,
+    }
+}
+
+fn rule(syscall: Syscall, conds: Vec<Cond>, needed_by: &'static str) -> Rule {
+    Rule {
+        syscall,
+        conds,
+        needed_by,
+    }
+}
+
+/// The rules both ABIs share: console, exit, clocks and TLS base.
+/// `clock_needed_by` names the Solo5 calls behind the two clock rules.
+fn common(rules: &mut Vec<Rule>, clock_needed_by: [&'static str; 2]) {
+    // solo5_console_write writes to the tender's stdout.
+    rules.push(rule(
+        Syscall::Write,
+        vec![fd_is("fd", 1)],
+        "solo5_console_write",
+    ));
+    // solo5_exit and solo5_abort end the process with the guest's status.
+    rules.push(rule(
+        Syscall::ExitGroup,
+        Vec::new(),
+        "solo5_exit, solo5_abort",
+    ));
+    // solo5_clock_monotonic and solo5_clock_wall: always (upstream ABI), or
+    // when the vDSO cannot be used (native ABI).
+    let [monotonic, wall] = clock_needed_by;
+    let clk = |id, symbol| vec![int_is(0, "clk_id", id, symbol)];
+    rules.push(rule(
+        Syscall::ClockGettime,
+        clk(libc::CLOCK_MONOTONIC, "CLOCK_MONOTONIC"),
+        monotonic,
+    ));
+    rules.push(rule(
+        Syscall::ClockGettime,
+        clk(libc::CLOCK_REALTIME, "CLOCK_REALTIME"),
+        wall,
+    ));
+    // solo5_set_tls_base sets the guest's FS base; never GS or anything else.
+    let code = Cond {
+        arg: 0,
+        name: "code",
+        width: Width::Int,
+        op: Op::Eq,
+        value: ARCH_SET_FS,
+        symbol: Some("ARCH_SET_FS"),
+    };
+    rules.push(rule(Syscall::ArchPrctl, vec![code], "solo5_set_tls_base"));
+}
+
+/// `read`/`write` on each net fd.
+fn net(rules: &mut Vec<Rule>, net_fds: &[i32]) {
+    for &fd in net_fds {
+        // solo5_net_read receives one frame from the tap (or @FD).
+        rules.push(rule(Syscall::Read, vec![fd_is("fd", fd)], "solo5_net_read"));
+        // solo5_net_write sends one frame.
+        rules.push(rule(
+            Syscall::Write,
+            vec![fd_is("fd", fd)],
+            "solo5_net_write",
+        ));
+    }
+}
+
+/// `pread64`/`pwrite64` of exactly one block at an offset that keeps the
+/// block inside the device. A device smaller than one block gets no rule:
+/// no offset would be valid (and a rule-less syscall must never be added,
+/// seccompiler reads that as "any arguments").
+fn block(rules: &mut Vec<Rule>, blocks: &[Block]) {
+    for b in blocks {
+        let Some(last) = b.capacity.checked_sub(b.block_size) else {
+            continue;
+        };
+        let conds = vec![
+            fd_is("fd", b.fd),
+            long(2, "count", Op::Eq, b.block_size),
+            long(3, "offset", Op::Le, last),
+        ];
+        // solo5_block_read reads one block.
+        rules.push(rule(Syscall::Pread64, conds.clone(), "solo5_block_read"));
+        // solo5_block_write writes one block.
+        rules.push(rule(Syscall::Pwrite64, conds, "solo5_block_write"));
+    }
+}
+
+/// Every rule for `abi` and `devices`, in the order they are printed.
+pub(crate) fn for_abi(abi: &Abi, devices: &Devices) -> Vec<Rule> {
+    let mut rules = Vec::new();
+    match *abi {
+        Abi::Native => {
+            common(
+                &mut rules,
+                [
+                    "solo5_clock_monotonic (vDSO fallback)",
+                    "solo5_clock_wall (vDSO fallback)",
+                ],
+            );
+            // solo5_yield waits with ppoll over the net fds. The fd array
+            // is a pointer the filter cannot see; the signal mask must be
+            // NULL, so no call after the jump can change the blocked signals.
+            let sigmask = Cond {
+                symbol: Some("NULL"),
+                ..long(3, "sigmask", Op::Eq, 0)
+            };
+            rules.push(rule(Syscall::Ppoll, vec![sigmask], "solo5_yield"));
+        }
+        Abi::SptV2 { epollfd, timerfd } => {
+            common(&mut rules, ["solo5_clock_monotonic", "solo5_clock_wall"]);
+            // solo5_yield arms the timerfd at the absolute deadline...
+            let flags = int_is(1, "flags", libc::TFD_TIMER_ABSTIME, "TFD_TIMER_ABSTIME");
+            rules.push(rule(
+                Syscall::TimerfdSettime,
+                vec![fd_is("fd", timerfd), flags],
+                "solo5_yield",
+            ));
+            // ...and waits on the epoll set (timerfd + net fds).
+            rules.push(rule(
+                Syscall::EpollPwait,
+                vec![fd_is("epfd", epollfd)],
+                "solo5_yield",
+            ));
+        }
+    }
+    net(&mut rules, &devices.net_fds);
+    block(&mut rules, &devices.blocks);
+    rules
+}

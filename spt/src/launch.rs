@@ -1,0 +1,185 @@
+//! The last steps before the guest runs: boot info, signal handlers,
+//! capabilities, and the jump onto a fresh stack.
+
+use crate::memory::GuestMemory;
+use solo5_abi::{native, sptv2, BOOT_INFO_ADDR};
+use std::io;
+use thiserror::Error;
+
+/// What can fail in the last steps.
+#[derive(Debug, Error)]
+pub enum LaunchError {
+    /// The boot info did not fit below the first segment.
+    #[error("boot info does not fit in guest memory")]
+    BootInfo,
+    /// sigaction failed.
+    #[error("could not restore the default handler of signal {0}")]
+    Signal(i32, #[source] io::Error),
+    /// Dropping a capability set failed.
+    #[error("could not drop capabilities ({0})")]
+    DropCaps(&'static str, #[source] caps::errors::CapsError),
+}
+
+/// View a `#[repr(C)]` boot info struct as bytes.
+trait AsBytes: Sized {
+    fn as_bytes(&self) -> &[u8] {
+        // SAFETY: implemented only for the boot info structs below, which
+        // are repr(C) with no padding (their size and offsets are asserted
+        // in solo5-abi), so every byte is initialised.
+        unsafe {
+            core::slice::from_raw_parts((self as *const Self).cast(), core::mem::size_of::<Self>())
+        }
+    }
+}
+impl AsBytes for native::BootInfo {}
+impl AsBytes for sptv2::BootInfo {}
+
+fn align8(x: u64) -> u64 {
+    x.div_ceil(8) * 8
+}
+
+/// Write the native boot info at `BOOT_INFO_ADDR`, the manifest after it
+/// and the NUL-terminated command line after that.
+pub fn write_native_boot_info(
+    mem: &mut GuestMemory,
+    kernel_end: u64,
+    mft: &[u8],
+    cmdline: &[u8],
+    hypercalls: u64,
+) -> Result<(), LaunchError> {
+    let mft_addr = align8(BOOT_INFO_ADDR + core::mem::size_of::<native::BootInfo>() as u64);
+    let cmd_addr = align8(mft_addr + mft.len() as u64);
+    let bi = native::BootInfo {
+        magic: native::BOOT_MAGIC,
+        version: native::BOOT_VERSION,
+        size: core::mem::size_of::<native::BootInfo>() as u32,
+        mem_size: mem.size(),
+        kernel_end,
+        cmdline: cmd_addr,
+        cmdline_len: cmdline.len() as u64,
+        mft: mft_addr,
+        mft_size: mft.len() as u64,
+        hypercalls,
+    };
+    let ok = mem.write(BOOT_INFO_ADDR, bi.as_bytes())
+        && mem.write(mft_addr, mft)
+        && mem.write(cmd_addr, cmdline)
+        && mem.write(cmd_addr + cmdline.len() as u64, &[0]);
+    ok.then_some(()).ok_or(LaunchError::BootInfo)
+}
+
+/// Write upstream's spt v2 boot info at `BOOT_INFO_ADDR`, the manifest
+/// directly after it and then the command-line buffer.
+pub fn write_v2_boot_info(
+    mem: &mut GuestMemory,
+    kernel_end: u64,
+    mft: &[u8],
+    cmdline: &[u8],
+    epollfd: i32,
+    timerfd: i32,
+) -> Result<(), LaunchError> {
+    let mft_addr = BOOT_INFO_ADDR + core::mem::size_of::<sptv2::BootInfo>() as u64;
+    let cmd_addr = mft_addr + mft.len() as u64;
+    let bi = sptv2::BootInfo {
+        mem_size: mem.size(),
+        kernel_end,
+        cmdline: cmd_addr,
+        mft: mft_addr,
+        epollfd,
+        timerfd,
+    };
+    let ok = mem.write(BOOT_INFO_ADDR, bi.as_bytes())
+        && mem.write(mft_addr, mft)
+        && mem.write(cmd_addr, cmdline)
+        && mem.write(cmd_addr + cmdline.len() as u64, &[0]);
+    ok.then_some(()).ok_or(LaunchError::BootInfo)
+}
+
+/// Give SIGSEGV, SIGBUS, SIGILL and SIGFPE back their default action (Rust's
+/// runtime installs handlers for some), and unblock them, so that a guest
+/// fault ends the process with that signal (exit status 139 for SIGSEGV).
+pub fn default_fault_signals() -> Result<(), LaunchError> {
+    for sig in [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE] {
+        // SAFETY: sigaction with SIG_DFL and an empty mask installs no code
+        // of ours; sa is fully initialised.
+        let rc = unsafe {
+            let mut sa: libc::sigaction = core::mem::zeroed();
+            sa.sa_sigaction = libc::SIG_DFL;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, core::ptr::null_mut())
+        };
+        if rc != 0 {
+            return Err(LaunchError::Signal(sig, io::Error::last_os_error()));
+        }
+        // SAFETY: set is initialised by sigemptyset before use.
+        unsafe {
+            let mut set: libc::sigset_t = core::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, sig);
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, core::ptr::null_mut());
+        }
+    }
+    Ok(())
+}
+
+/// Drop every capability: bounding (when we may), ambient, inheritable,
+/// then effective and permitted.
+pub fn drop_capabilities() -> Result<(), LaunchError> {
+    use caps::{CapSet, Capability};
+    // Dropping from the bounding set needs CAP_SETPCAP; a tender started
+    // without it has nothing to drop that it could ever regain: execve is
+    // forbidden by the filter and no_new_privs is set.
+    if caps::has_cap(None, CapSet::Effective, Capability::CAP_SETPCAP).unwrap_or(false) {
+        caps::clear(None, CapSet::Bounding).map_err(|e| LaunchError::DropCaps("bounding", e))?;
+    }
+    caps::clear(None, CapSet::Ambient).map_err(|e| LaunchError::DropCaps("ambient", e))?;
+    caps::clear(None, CapSet::Inheritable).map_err(|e| LaunchError::DropCaps("inheritable", e))?;
+    caps::clear(None, CapSet::Effective).map_err(|e| LaunchError::DropCaps("effective", e))?;
+    caps::clear(None, CapSet::Permitted).map_err(|e| LaunchError::DropCaps("permitted", e))?;
+    Ok(())
+}
+
+core::arch::global_asm!(
+    ".pushsection .text.solo5_spt_jump,\"ax\",@progbits",
+    ".globl solo5_spt_jump",
+    ".type solo5_spt_jump,@function",
+    "solo5_spt_jump:",
+    // rdi = entry, rsi = stack pointer, rdx = boot info.
+    "mov rsp, rsi",
+    "mov rax, rdi",
+    "mov rdi, rdx",
+    // Leave nothing of the tender in registers the guest can see.
+    "xor esi, esi",
+    "xor edx, edx",
+    "xor ecx, ecx",
+    "xor r8d, r8d",
+    "xor r9d, r9d",
+    "xor r10d, r10d",
+    "xor r11d, r11d",
+    "xor ebx, ebx",
+    "xor ebp, ebp",
+    "xor r12d, r12d",
+    "xor r13d, r13d",
+    "xor r14d, r14d",
+    "xor r15d, r15d",
+    "jmp rax",
+    ".size solo5_spt_jump, . - solo5_spt_jump",
+    ".popsection",
+);
+
+extern "C" {
+    /// Switch to `stack` and jump to `entry` with `rdi` = `arg`.
+    fn solo5_spt_jump(entry: u64, stack: u64, arg: u64) -> !;
+}
+
+/// Jump into the guest. Called after the filter is installed: it makes no
+/// system call and touches no memory but the new stack pointer.
+///
+/// # Safety
+/// `entry` must be the guest's entry point inside loaded, executable guest
+/// memory, `stack` the top of guest memory minus 8, `arg` the boot info.
+/// Nothing of the tender runs afterwards except the hypercall table.
+pub unsafe fn jump(entry: u64, stack: u64, arg: u64) -> ! {
+    // SAFETY: forwarded from the caller.
+    unsafe { solo5_spt_jump(entry, stack, arg) }
+}

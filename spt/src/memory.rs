@@ -1,0 +1,187 @@
+//! Guest memory: one private anonymous mapping from [`GUEST_MIN`] to
+//! `mem_size`, guest address == host address (ABI.md section 3), loaded
+//! segment by segment with exactly their permissions. No page is ever
+//! writable and executable unless the user asks for `--x-exec-heap`.
+
+use solo5_abi::{GUEST_MIN, PAGE_SIZE};
+use solo5_tender::elf::{Executable, PF_R, PF_W, PF_X};
+use std::io;
+use thiserror::Error;
+
+/// What can go wrong while setting up guest memory.
+#[derive(Debug, Error)]
+pub enum MemoryError {
+    /// The tender runs with the READ_IMPLIES_EXEC personality, under which
+    /// PROT_READ would also mean PROT_EXEC.
+    #[error("refusing to run with the READ_IMPLIES_EXEC personality (every readable page would be executable)")]
+    ReadImpliesExec,
+    /// Part of the tender (code, data, heap or stack) lies inside the range
+    /// guest memory needs.
+    #[error("the tender's own {0} at {1:#x} lies inside guest memory (below {2:#x}); use a smaller --mem")]
+    TenderOverlap(&'static str, u64, u64),
+    /// mmap failed.
+    #[error("could not map {0} MiB of guest memory")]
+    Map(u64, #[source] io::Error),
+    /// mprotect failed.
+    #[error("could not set page protections at {0:#x}")]
+    Protect(u64, #[source] io::Error),
+}
+
+/// The guest's memory, mapped into this process.
+pub struct GuestMemory {
+    size: u64,
+}
+
+impl GuestMemory {
+    /// Map `size` bytes of guest memory (`size` is a multiple of 1 MiB),
+    /// read/write, no swap reserved.
+    pub fn map(size: u64) -> Result<GuestMemory, MemoryError> {
+        check_personality()?;
+        check_tender_above(size)?;
+        let len = (size - GUEST_MIN) as usize;
+        // SAFETY: a fixed mapping that must not replace anything: the kernel
+        // refuses (EEXIST) if any page of the range is in use, so no memory
+        // of this process is affected. We check the result below.
+        let p = unsafe {
+            libc::mmap(
+                GUEST_MIN as *mut libc::c_void,
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE
+                    | libc::MAP_ANONYMOUS
+                    | libc::MAP_NORESERVE
+                    | libc::MAP_FIXED_NOREPLACE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(MemoryError::Map(size >> 20, io::Error::last_os_error()));
+        }
+        if p as u64 != GUEST_MIN {
+            // An old kernel that ignored MAP_FIXED_NOREPLACE placed it
+            // elsewhere: undo and fail.
+            // SAFETY: p..p+len is the mapping just created, used by nobody.
+            unsafe { libc::munmap(p, len) };
+            return Err(MemoryError::Map(
+                size >> 20,
+                io::Error::from_raw_os_error(libc::EEXIST),
+            ));
+        }
+        Ok(GuestMemory { size })
+    }
+
+    /// End of guest memory (exclusive).
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Guest memory as bytes, from guest address [`GUEST_MIN`].
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: [GUEST_MIN, size) is our private mapping, still
+        // read/write (protections are only narrowed by `protect`, which
+        // consumes the loader), and `&mut self` makes this the only view.
+        unsafe {
+            core::slice::from_raw_parts_mut(GUEST_MIN as *mut u8, (self.size - GUEST_MIN) as usize)
+        }
+    }
+
+    /// Copy `data` to guest address `addr`. The range was validated by the
+    /// caller against the memory size; out-of-range copies are refused.
+    pub fn write(&mut self, addr: u64, data: &[u8]) -> bool {
+        let Some(start) = addr.checked_sub(GUEST_MIN) else {
+            return false;
+        };
+        let start = start as usize;
+        match self
+            .bytes_mut()
+            .get_mut(start..start.saturating_add(data.len()))
+        {
+            Some(dst) => {
+                dst.copy_from_slice(data);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Copy every segment of `exe` (the bytes of `file`) into place. The
+    /// tails past `filesz` are already zero: the mapping is fresh.
+    pub fn load(&mut self, exe: &Executable, file: &[u8]) -> bool {
+        exe.segments.iter().all(|s| {
+            let (off, len) = (s.offset as usize, s.filesz as usize);
+            file.get(off..off + len)
+                .is_some_and(|src| self.write(s.vaddr, src))
+        })
+    }
+
+    /// Give each segment exactly its permissions. With `exec_heap`, the
+    /// pages from the end of the kernel to the end of memory also become
+    /// executable (upstream's `--x-exec-heap`).
+    pub fn protect(&self, exe: &Executable, exec_heap: bool) -> Result<(), MemoryError> {
+        for s in &exe.segments {
+            let mut prot = 0;
+            if s.flags & PF_R != 0 {
+                prot |= libc::PROT_READ;
+            }
+            if s.flags & PF_W != 0 {
+                prot |= libc::PROT_WRITE;
+            }
+            if s.flags & PF_X != 0 {
+                prot |= libc::PROT_EXEC;
+            }
+            mprotect(s.page_start(), s.page_end(), prot)?;
+        }
+        if exec_heap {
+            let heap = exe.kernel_end.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+            mprotect(
+                heap,
+                self.size,
+                libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn mprotect(start: u64, end: u64, prot: i32) -> Result<(), MemoryError> {
+    if start >= end {
+        return Ok(());
+    }
+    // SAFETY: [start, end) lies inside guest memory (segments were
+    // validated against its size), which holds no Rust object of ours.
+    let rc = unsafe { libc::mprotect(start as *mut libc::c_void, (end - start) as usize, prot) };
+    if rc != 0 {
+        return Err(MemoryError::Protect(start, io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+fn check_personality() -> Result<(), MemoryError> {
+    // SAFETY: personality(0xffffffff) only queries the current persona.
+    let p = unsafe { libc::personality(0xffff_ffff) };
+    if p >= 0 && p & libc::READ_IMPLIES_EXEC != 0 {
+        return Err(MemoryError::ReadImpliesExec);
+    }
+    Ok(())
+}
+
+/// The tender is a PIE loaded high; check that its code, data, heap and
+/// stack all lie above the guest memory range.
+fn check_tender_above(size: u64) -> Result<(), MemoryError> {
+    static DATA: u8 = 0;
+    let heap = Box::new(0u8);
+    let stack = 0u8;
+    let parts = [
+        ("code", check_tender_above as *const () as u64),
+        ("data", &DATA as *const u8 as u64),
+        ("heap", &*heap as *const u8 as u64),
+        ("stack", &stack as *const u8 as u64),
+    ];
+    for (what, addr) in parts {
+        if addr < size {
+            return Err(MemoryError::TenderOverlap(what, addr, size));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,165 @@
+//! ioctls on tap and block descriptors, with safe wrappers. The only
+//! `unsafe` of device attachment lives here.
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+const TUNGETIFF: libc::c_ulong = 0x8004_54d2;
+const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
+const BLKGETSIZE64: libc::c_ulong = 0x8008_1272;
+const IFF_TAP: libc::c_short = 0x0002;
+const IFF_NO_PI: libc::c_short = 0x1000;
+
+fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
+}
+
+/// An `ifreq` with `name` in `ifr_name` (names longer than IFNAMSIZ-1 are
+/// refused).
+fn ifreq(name: &str) -> io::Result<libc::ifreq> {
+    // SAFETY: ifreq is plain old data; all zeroes is a valid value.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains('\0') {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    for (d, s) in ifr.ifr_name.iter_mut().zip(name.bytes()) {
+        *d = s as libc::c_char;
+    }
+    Ok(ifr)
+}
+
+/// Index of interface `name`, if it exists.
+pub fn if_index(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).ok()?;
+    // SAFETY: c is a valid NUL-terminated string.
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    (i != 0).then_some(i)
+}
+
+/// Open `/dev/net/tun` and bind it to the existing tap `name`
+/// (`IFF_TAP | IFF_NO_PI`), non-blocking.
+pub fn tap_open(name: &str) -> io::Result<OwnedFd> {
+    let mut ifr = ifreq(name)?;
+    ifr.ifr_ifru.ifru_flags = IFF_TAP | IFF_NO_PI;
+    // SAFETY: a constant NUL-terminated path; the result is checked.
+    let fd = check(unsafe {
+        libc::open(
+            c"/dev/net/tun".as_ptr(),
+            libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        )
+    })?;
+    // SAFETY: fd was just opened by us and is owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: TUNSETIFF reads and writes one ifreq, which ifr is.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF, &mut ifr) })?;
+    Ok(fd)
+}
+
+/// The interface name of a tap descriptor, or `None` if `fd` is not a tap.
+pub fn tap_name(fd: BorrowedFd<'_>) -> Option<String> {
+    // SAFETY: ifreq is plain old data; all zeroes is a valid value.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    // SAFETY: TUNGETIFF writes one ifreq, which ifr is; on a descriptor
+    // that is not a tun/tap it fails without writing.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), TUNGETIFF, &mut ifr) };
+    if rc < 0 {
+        return None;
+    }
+    // SAFETY: the kernel NUL-terminates ifr_name within IFNAMSIZ.
+    let name = unsafe { CStr::from_ptr(ifr.ifr_name.as_ptr()) };
+    name.to_str().ok().map(str::to_owned)
+}
+
+/// Turn every offload of a tap off, so no frame larger than MTU + 14 is
+/// ever queued to it.
+pub fn tap_disable_offloads(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: TUNSETOFFLOAD takes its flags by value.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETOFFLOAD, 0 as libc::c_ulong) }).map(|_| ())
+}
+
+fn inet_socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2); the result is checked.
+    let s =
+        check(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: s was just created by us.
+    Ok(unsafe { OwnedFd::from_raw_fd(s) })
+}
+
+/// MTU of interface `name`.
+pub fn if_mtu(name: &str) -> io::Result<u32> {
+    let s = inet_socket()?;
+    let mut ifr = ifreq(name)?;
+    // SAFETY: SIOCGIFMTU writes ifr_mtu of one ifreq, which ifr is.
+    check(unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCGIFMTU, &mut ifr) })?;
+    // SAFETY: the kernel filled the ifru_mtu member.
+    let mtu = unsafe { ifr.ifr_ifru.ifru_mtu };
+    Ok(mtu.max(0) as u32)
+}
+
+/// Whether interface `name` is up.
+pub fn if_is_up(name: &str) -> io::Result<bool> {
+    let s = inet_socket()?;
+    let mut ifr = ifreq(name)?;
+    // SAFETY: SIOCGIFFLAGS writes ifr_flags of one ifreq, which ifr is.
+    check(unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCGIFFLAGS, &mut ifr) })?;
+    // SAFETY: the kernel filled the ifru_flags member.
+    let flags = unsafe { ifr.ifr_ifru.ifru_flags };
+    Ok(flags & libc::IFF_UP as libc::c_short != 0)
+}
+
+/// Whether `fd` is an open descriptor.
+pub fn fd_is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only queries the descriptor table.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
+/// Take ownership of an inherited descriptor the user named with `@FD`.
+///
+/// Callers check that `fd` is open and that no other `OwnedFd` of this
+/// process holds it (each `@FD` is taken once).
+pub fn adopt_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: per the contract above, fd is open and owned by nothing else
+    // in this process; it was inherited from our parent.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// Set `O_NONBLOCK` on `fd`.
+pub fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: F_GETFL/F_SETFL only change the file status flags.
+    let flags = check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
+    // SAFETY: as above.
+    check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) })
+        .map(|_| ())
+}
+
+/// Size in bytes of the block device `fd`.
+pub fn blk_size(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    let mut size = 0u64;
+    // SAFETY: BLKGETSIZE64 writes one u64, which size is.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), BLKGETSIZE64, &mut size) })?;
+    Ok(size)
+}
+
+/// Fill `buf` with random bytes.
+pub fn random(buf: &mut [u8]) -> io::Result<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        // SAFETY: the rest of buf is valid for writing.
+        let r = unsafe { libc::getrandom(buf[done..].as_mut_ptr().cast(), buf.len() - done, 0) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+            continue;
+        }
+        done += r as usize;
+    }
+    Ok(())
+}
