@@ -1,12 +1,17 @@
 //! solo5-spt: parse the command line, call the library, print the error
 //! chain as one line, exit 1. The guest's own exit status passes through.
+//!
+//! `no_main`: the C `main` below skips the Rust runtime's start-up (stack
+//! guard discovery through /proc/self/maps, a SIGSEGV handler on an
+//! alternate stack, SIGPIPE ignored): a tender's start-up time is part of
+//! every unikernel's, and the guest wants default signal actions anyway.
+#![no_main]
 
 use solo5_tender::cmdline::{self, Command};
-use std::process::ExitCode;
 
 const PROG: &str = "solo5-spt";
 
-fn fail(e: &dyn std::error::Error) -> ExitCode {
+fn fail(e: &dyn std::error::Error) -> Result<(), ()> {
     let mut line = format!("{PROG}: {e}");
     let mut src = e.source();
     while let Some(s) = src {
@@ -14,19 +19,29 @@ fn fail(e: &dyn std::error::Error) -> ExitCode {
         src = s.source();
     }
     eprintln!("{line}");
-    ExitCode::FAILURE
+    Err(())
 }
 
-fn main() -> ExitCode {
+/// The process entry, called by the C runtime; arguments come from
+/// `std::env::args_os`, which glibc hands to Rust's std at start-up.
+#[no_mangle]
+pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
+    match tender_main() {
+        Ok(()) => 0,
+        Err(()) => 1,
+    }
+}
+
+fn tender_main() -> Result<(), ()> {
     let o = match cmdline::parse(std::env::args_os().skip(1)) {
         Ok(Command::Run(o)) => o,
         Ok(Command::Help) => {
             print!("{}", cmdline::usage(PROG));
-            return ExitCode::SUCCESS;
+            return Ok(());
         }
         Ok(Command::Version) => {
             println!("{PROG} {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
+            return Ok(());
         }
         Err(e) => return fail(&e),
     };
@@ -38,7 +53,7 @@ fn main() -> ExitCode {
         return match solo5_spt::policy_for(&mut kernel, &o) {
             Ok(p) => {
                 print!("{p}");
-                ExitCode::SUCCESS
+                Ok(())
             }
             Err(e) => fail(&e),
         };
