@@ -58,10 +58,14 @@ impl Segment {
     pub fn page_start(&self) -> u64 {
         self.vaddr & !(PAGE_SIZE - 1)
     }
-    /// End of the last page of the segment (exclusive). Cannot overflow:
-    /// `vaddr + memsz <= mem_size` was checked when the segment was read.
+    /// End of the last page of the segment (exclusive), saturating at the
+    /// last page boundary of the address space. `vaddr + memsz` cannot
+    /// overflow: it was checked against `mem_size` when the segment was read.
     pub fn page_end(&self) -> u64 {
-        (self.vaddr + self.memsz).div_ceil(PAGE_SIZE) * PAGE_SIZE
+        self.vaddr
+            .saturating_add(self.memsz)
+            .checked_next_multiple_of(PAGE_SIZE)
+            .unwrap_or(u64::MAX & !(PAGE_SIZE - 1))
     }
 }
 

@@ -5,5 +5,6 @@
 pub mod cmdline;
 pub mod devices;
 pub mod elf;
+pub mod elftool;
 pub mod manifest;
 pub mod notes;
