@@ -65,7 +65,7 @@ impl Segment {
         self.vaddr
             .saturating_add(self.memsz)
             .checked_next_multiple_of(PAGE_SIZE)
-            .unwrap_or(u64::MAX & !(PAGE_SIZE - 1))
+            .unwrap_or(!(PAGE_SIZE - 1))
     }
 }
 
