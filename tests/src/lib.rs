@@ -27,7 +27,11 @@ pub fn root() -> PathBuf {
 /// is missing.
 pub fn bin(name: &str) -> PathBuf {
     let p = root().join("target/release").join(name);
-    assert!(p.exists(), "{} is missing: run scripts/build first", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/build first",
+        p.display()
+    );
     p
 }
 
@@ -39,7 +43,11 @@ pub fn spt() -> PathBuf {
 /// Test unikernel `name` of `flavor`.
 pub fn guest(flavor: &str, name: &str) -> PathBuf {
     let p = root().join("target/guests").join(flavor).join(name);
-    assert!(p.exists(), "{} is missing: run scripts/build-guests first", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/build-guests first",
+        p.display()
+    );
     p
 }
 
@@ -57,7 +65,10 @@ pub struct Outcome {
 impl Outcome {
     /// stdout and stderr, for assertion messages.
     pub fn dump(&self) -> String {
-        format!("status {}\n--- stdout\n{}--- stderr\n{}", self.status, self.stdout, self.stderr)
+        format!(
+            "status {}\n--- stdout\n{}--- stderr\n{}",
+            self.status, self.stdout, self.stderr
+        )
     }
 }
 
@@ -92,7 +103,11 @@ pub fn wait(mut child: Child, limit: Duration) -> Outcome {
     if let Some(mut e) = child.stderr.take() {
         let _ = e.read_to_string(&mut stderr);
     }
-    Outcome { status, stdout, stderr }
+    Outcome {
+        status,
+        stdout,
+        stderr,
+    }
 }
 
 /// Run `cmd` to completion (at most `limit`), capturing its output.
@@ -158,7 +173,11 @@ impl Netns {
 
     /// Run a shell command inside the namespace; panics on failure.
     pub fn exec(&self, cmd: &str) -> String {
-        sh(&format!("ip netns exec {} sh -c '{}'", self.name, cmd.replace('\'', "'\\''")))
+        sh(&format!(
+            "ip netns exec {} sh -c '{}'",
+            self.name,
+            cmd.replace('\'', "'\\''")
+        ))
     }
 
     /// Add tap `tap` with `addr` (CIDR), up, with `mtu`.
@@ -184,13 +203,19 @@ impl Default for Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
     }
 }
 
 /// Run a shell command; panic with its output if it fails.
 pub fn sh(cmd: &str) -> String {
-    let out = Command::new("sh").arg("-c").arg(cmd).output().expect("run sh");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+        .expect("run sh");
     assert!(
         out.status.success(),
         "`{cmd}` failed: {}{}",

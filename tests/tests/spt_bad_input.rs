@@ -29,7 +29,10 @@ fn no_kernel() {
 
 #[test]
 fn missing_file() {
-    one_line_error(&spt_run(&["/nonexistent/app.spt"]), "/nonexistent/app.spt: No such file or directory");
+    one_line_error(
+        &spt_run(&["/nonexistent/app.spt"]),
+        "/nonexistent/app.spt: No such file or directory",
+    );
 }
 
 #[test]
@@ -63,21 +66,33 @@ fn with_abi(target: u32, version: u32) -> std::path::PathBuf {
 #[test]
 fn hvt_binary_is_refused() {
     let p = with_abi(1, 2);
-    one_line_error(&spt_run(&[&p]), "Executable is not for the solo5-spt target");
+    one_line_error(
+        &spt_run(&[&p]),
+        "Executable is not for the solo5-spt target",
+    );
 }
 
 #[test]
 fn unsupported_abi_version_is_refused() {
     let p = with_abi(2, 3);
-    one_line_error(&spt_run(&[&p]), "Executable requests unsupported ABI version 3");
+    one_line_error(
+        &spt_run(&[&p]),
+        "Executable requests unsupported ABI version 3",
+    );
 }
 
 #[test]
 fn bad_options() {
     let hello = guest("spt", "hello");
     let h: OsString = hello.into();
-    one_line_error(&spt_run(&[OsString::from("--mem=abc"), h.clone()]), "--mem: invalid size 'abc'");
-    one_line_error(&spt_run(&[OsString::from("--frobnicate"), h.clone()]), "unknown option '--frobnicate'");
+    one_line_error(
+        &spt_run(&[OsString::from("--mem=abc"), h.clone()]),
+        "--mem: invalid size 'abc'",
+    );
+    one_line_error(
+        &spt_run(&[OsString::from("--frobnicate"), h.clone()]),
+        "unknown option '--frobnicate'",
+    );
     one_line_error(
         &spt_run(&[OsString::from("--net:nosuch=tap0"), h.clone()]),
         "the unikernel declares no device named 'nosuch'",
@@ -87,15 +102,19 @@ fn bad_options() {
         "the unikernel declares no device named 'disk'",
     );
     let long = "x".repeat(8192);
-    one_line_error(&spt_run(&[h, OsString::from(long)]), "Guest command line too long");
+    one_line_error(
+        &spt_run(&[h, OsString::from(long)]),
+        "Guest command line too long",
+    );
 }
 
 #[test]
-fn too_little_memory_for_the_kernel() {
+fn too_little_memory_for_the_guest() {
     let h: OsString = guest("spt", "hello").into();
-    // 2 MiB holds the first MiB and a small kernel; a kernel that does not
-    // fit is refused before anything runs.
+    // 2 MiB holds the first MiB and the kernel, but not the kernel plus
+    // the guest's 1 MiB stack: the guest says so and aborts.
     let o = spt_run(&[OsString::from("--mem=2"), h]);
-    assert!(o.status == 0 || o.status == 1, "{}", o.dump());
+    assert_eq!(o.status, 255, "{}", o.dump());
+    assert!(o.stdout.contains("Not enough memory"), "{}", o.dump());
     assert!(!o.stderr.contains("panicked"), "{}", o.dump());
 }

@@ -12,14 +12,22 @@ fn run(flavor: &str, name: &str, args: &[&str]) -> Outcome {
 fn expect_success(flavor: &str, name: &str, args: &[&str]) -> Outcome {
     let o = run(flavor, name, args);
     assert_eq!(o.status, 0, "{flavor}/{name}: {}", o.dump());
-    assert!(o.stdout.contains("SUCCESS"), "{flavor}/{name}: {}", o.dump());
+    assert!(
+        o.stdout.contains("SUCCESS"),
+        "{flavor}/{name}: {}",
+        o.dump()
+    );
     o
 }
 
 fn expect_status(flavor: &str, name: &str, status: i32) {
     let o = run(flavor, name, &[]);
     assert_eq!(o.status, status, "{flavor}/{name}: {}", o.dump());
-    assert!(!o.stdout.contains("SUCCESS"), "{flavor}/{name}: {}", o.dump());
+    assert!(
+        !o.stdout.contains("SUCCESS"),
+        "{flavor}/{name}: {}",
+        o.dump()
+    );
 }
 
 #[test]
@@ -29,8 +37,16 @@ fn hello_prints_its_arguments() {
         assert!(o.stdout.contains("Hello, World"), "{}", o.dump());
         assert!(o.stdout.contains("Command line is: 'a b'"), "{}", o.dump());
         // The banner and exit line of the bindings, at the default level.
-        assert!(o.stdout.contains("Solo5: Memory map: 512 MB addressable:"), "{}", o.dump());
-        assert!(o.stdout.contains("Solo5: solo5_exit(0) called"), "{}", o.dump());
+        assert!(
+            o.stdout.contains("Solo5: Memory map: 512 MB addressable:"),
+            "{}",
+            o.dump()
+        );
+        assert!(
+            o.stdout.contains("Solo5: solo5_exit(0) called"),
+            "{}",
+            o.dump()
+        );
         assert!(o.stderr.is_empty(), "{}", o.dump());
     }
 }
@@ -52,7 +68,11 @@ fn mem_option_changes_the_memory_map() {
         v.push("m".into());
         let o = spt_run(&v);
         assert_eq!(o.status, 0, "{}", o.dump());
-        assert!(o.stdout.contains("Solo5: Memory map: 64 MB addressable:"), "{}", o.dump());
+        assert!(
+            o.stdout.contains("Solo5: Memory map: 64 MB addressable:"),
+            "{}",
+            o.dump()
+        );
     }
 }
 

@@ -1,0 +1,81 @@
+//! The per-flavor layer: how this guest talks to its tender.
+//!
+//! Everything above this module is the same for every flavor. A flavor
+//! module provides the same set of items:
+//!
+//! - `ABI_TARGET`, `ABI_VERSION`: the values of the ABI1 note;
+//! - `unsafe fn init(boot_info) -> Result<Boot, &str>`: checks and records
+//!   what the tender handed over at entry;
+//! - `console_write`, `exit`, `clock_monotonic`, `clock_wall`,
+//!   `yield_until`, `set_tls_base`;
+//! - `net_read`, `net_write`, `block_read`, `block_write`, which get a
+//!   handle the core has already checked (index, type, attached) and, for
+//!   block I/O, a size and offset it has checked too. They return Solo5
+//!   result codes (`solo5_abi::result`).
+//!
+//! `spt` is the native function-table ABI (`native.rs`), `spt-v2` the raw
+//! syscall ABI of upstream (`sptv2.rs`). A later `hvt` flavor adds a module
+//! here.
+
+use solo5_abi::mft;
+
+#[cfg(feature = "spt")]
+mod native;
+#[cfg(feature = "spt")]
+pub(crate) use native::*;
+
+#[cfg(all(feature = "spt-v2", not(feature = "spt")))]
+mod sptv2;
+#[cfg(all(feature = "spt-v2", not(feature = "spt")))]
+pub(crate) use sptv2::*;
+
+/// What the tender handed over, in a flavor-independent form.
+pub(crate) struct Boot {
+    /// End of guest memory.
+    pub mem_size: u64,
+    /// End of the highest loaded segment.
+    pub kernel_end: u64,
+    /// NUL-terminated command line (never null).
+    pub cmdline: *const u8,
+    /// The manifest copy: `entries` entries follow its header.
+    pub mft: Manifest,
+}
+
+/// The manifest copy the tender filled in (attached devices).
+#[derive(Clone, Copy)]
+pub(crate) struct Manifest {
+    pub entries: *const mft::Entry,
+    pub len: usize,
+}
+
+/// An empty command line for tenders that pass none.
+pub(crate) static EMPTY_CMDLINE: [u8; 1] = [0];
+
+/// Checks the manifest header at `addr`; `size`, when the tender tells it,
+/// bounds the whole manifest.
+///
+/// # Safety
+/// `addr` must be readable for a header and, when the header is valid, for
+/// the entries it announces (the tender writes them there).
+pub(crate) unsafe fn manifest_at(addr: u64, size: Option<u64>) -> Result<Manifest, &'static str> {
+    let header = addr as *const mft::Header;
+    // Entries hold u64s: the manifest must be 8-byte aligned.
+    if header.is_null() || !addr.is_multiple_of(8) {
+        return Err("manifest: bad address");
+    }
+    // SAFETY: non-null, aligned, and the caller vouches that it is readable.
+    let header = unsafe { *header };
+    let len = header.entries as usize;
+    if header.version != mft::VERSION || len == 0 || len > mft::MAX_ENTRIES {
+        return Err("manifest: bad header");
+    }
+    if let Some(size) = size {
+        if size < mft::size(len) as u64 {
+            return Err("manifest: truncated");
+        }
+    }
+    Ok(Manifest {
+        entries: (addr as usize + mft::HEADER_SIZE) as *const mft::Entry,
+        len,
+    })
+}

@@ -1,0 +1,270 @@
+//! Startup: from the tender's jump to the application's entry point.
+//!
+//! The tender jumps to `_start` with `rdi` = the boot info address and the
+//! stack pointer at `mem_size - 8`, i.e. exactly like a call, so `_start` is
+//! an ordinary `extern "C"` function. It then, as upstream's bindings do:
+//!
+//! 1. checks and records the boot info (the flavor's `platform::init`);
+//!    if it is unusable, prints why and exits with status 255;
+//! 2. sets the TLS base to 0 (on the native ABI through the hypercall
+//!    table, which shows that table functions never touch TLS);
+//! 3. takes the leading `--solo5:LEVEL` options off the command line;
+//! 4. prints the banner and the memory map at `info` level;
+//! 5. computes the heap: from the end of the image (`kernel_end`) rounded
+//!    up to a page, to [`STACK_SIZE`] below the top of memory;
+//! 6. calls `solo5_app_main` (a C application defines it; [`crate::main!`]
+//!    defines it for a Rust one) and exits with its return value.
+
+use core::ffi::{c_char, CStr};
+
+use solo5_abi::PAGE_SIZE;
+
+use crate::image::Layout;
+use crate::log::{self, Level};
+
+/// Bytes at the top of guest memory kept for the stack the application
+/// starts on; the heap ends there. 1 MiB, as upstream's bindings reserve no
+/// less for their own use.
+pub const STACK_SIZE: u64 = 1 << 20;
+
+/// The least heap the bindings start an application with (as upstream:
+/// 512 KiB).
+const MIN_HEAP: u64 = 512 << 10;
+
+/// Start of day information for the application (`struct
+/// solo5_start_info` of `solo5.h`, same layout).
+#[repr(C)]
+#[derive(Debug)]
+pub struct StartInfo {
+    cmdline: *const c_char,
+    heap_start: usize,
+    heap_size: usize,
+}
+
+impl StartInfo {
+    /// The command line, without the bindings' `--solo5:` options, as
+    /// bytes.
+    pub fn cmdline_bytes(&self) -> &[u8] {
+        // SAFETY: startup sets cmdline to a NUL-terminated string in the
+        // tender's command-line buffer (or a static empty one), which stays
+        // in place for the life of the guest.
+        unsafe { CStr::from_ptr(self.cmdline) }.to_bytes()
+    }
+
+    /// The command line as text; invalid UTF-8 yields the valid prefix.
+    pub fn cmdline(&self) -> &str {
+        let b = self.cmdline_bytes();
+        match core::str::from_utf8(b) {
+            Ok(s) => s,
+            Err(e) => {
+                // valid_up_to() marks a prefix that is valid UTF-8.
+                core::str::from_utf8(&b[..e.valid_up_to()]).unwrap_or("")
+            }
+        }
+    }
+
+    /// The command line as a C string.
+    pub fn cmdline_ptr(&self) -> *const c_char {
+        self.cmdline
+    }
+
+    /// First address of the heap: memory the application owns (read and
+    /// write, never execute).
+    pub fn heap_start(&self) -> usize {
+        self.heap_start
+    }
+
+    /// Size of the heap in bytes.
+    pub fn heap_size(&self) -> usize {
+        self.heap_size
+    }
+}
+
+/// Declares the Rust function that is the application's entry point.
+///
+/// The function takes `&StartInfo` and returns the exit status. The macro
+/// defines the C symbol `solo5_app_main` that startup calls, so a binary
+/// has either this or a C `solo5_app_main`, never both (the link fails).
+///
+/// ```ignore
+/// solo5_guest::main!(app);
+/// fn app(start: &solo5_guest::StartInfo) -> i32 { 0 }
+/// ```
+#[macro_export]
+macro_rules! main {
+    ($f:path) => {
+        const _: () = {
+            #[no_mangle]
+            extern "C" fn solo5_app_main(start: &$crate::StartInfo) -> i32 {
+                let f: fn(&$crate::StartInfo) -> i32 = $f;
+                f(start)
+            }
+        };
+    };
+}
+
+/// The memory regions the banner describes.
+pub(crate) struct MemoryMap {
+    pub mem_size: u64,
+    pub layout: Layout,
+    pub heap_start: u64,
+    pub heap_end: u64,
+}
+
+impl MemoryMap {
+    /// The heap for an image ending at `kernel_end` (or at the linker's
+    /// `_end`, if that is higher) in `mem_size` bytes of memory.
+    pub fn new(mem_size: u64, kernel_end: u64, layout: Layout) -> MemoryMap {
+        let end = kernel_end.max(layout.end as u64);
+        let heap_start = end.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+        MemoryMap {
+            mem_size,
+            layout,
+            heap_start,
+            heap_end: mem_size.saturating_sub(STACK_SIZE),
+        }
+    }
+
+    /// Whether the heap is large enough to start the application.
+    pub fn heap_ok(&self) -> bool {
+        self.heap_end >= self.heap_start + MIN_HEAP
+    }
+
+    /// Prints the banner and memory map like upstream's bindings.
+    pub fn log(&self) {
+        let l = &self.layout;
+        fn info(args: core::fmt::Arguments<'_>) {
+            log::log(Level::Info, args);
+        }
+        info(format_args!("            |      ___|\n"));
+        info(format_args!("  __|  _ \\  |  _ \\ __ \\\n"));
+        info(format_args!("\\__ \\ (   | | (   |  ) |\n"));
+        info(format_args!("____/\\___/ _|\\___/____/\n"));
+        info(format_args!("Solo5: Bindings version v0.9.0\n"));
+        info(format_args!(
+            "Solo5: Memory map: {} MB addressable:\n",
+            self.mem_size >> 20
+        ));
+        info(format_args!(
+            "Solo5:   reserved @ (0x0 - {:#x})\n",
+            l.stext - 1
+        ));
+        info(format_args!(
+            "Solo5:       text @ ({:#x} - {:#x})\n",
+            l.stext,
+            l.etext - 1
+        ));
+        info(format_args!(
+            "Solo5:     rodata @ ({:#x} - {:#x})\n",
+            l.etext,
+            l.erodata - 1
+        ));
+        info(format_args!(
+            "Solo5:       data @ ({:#x} - {:#x})\n",
+            l.erodata,
+            l.end - 1
+        ));
+        info(format_args!(
+            "Solo5:       heap >= {:#x} < stack < {:#x}\n",
+            self.heap_start, self.mem_size
+        ));
+    }
+}
+
+/// Prints why the guest cannot start and ends it with status 255.
+fn fail(what: &str) -> ! {
+    log::log(Level::Error, format_args!("Solo5: ABORT: {what}\n"));
+    crate::platform::exit(crate::EXIT_ABORT)
+}
+
+#[cfg(not(test))]
+extern "C" {
+    /// The application: C code or [`crate::main!`] defines it.
+    fn solo5_app_main(start: *const StartInfo) -> i32;
+}
+
+/// The entry point the tender jumps to, with the boot info address.
+///
+/// # Safety
+/// Only the tender calls this, once, with the boot info it wrote.
+#[cfg(not(test))]
+#[no_mangle]
+pub unsafe extern "C" fn _start(boot_info: *const core::ffi::c_void) -> ! {
+    // SAFETY: boot_info is rdi at entry, as the contract above says.
+    let boot = match unsafe { crate::platform::init(boot_info) } {
+        Ok(boot) => boot,
+        Err(what) => fail(what),
+    };
+    if crate::platform::set_tls_base(0) != solo5_abi::result::OK {
+        fail("could not set the TLS base");
+    }
+    crate::mft::install(boot.mft);
+
+    // SAFETY: the platform returns a NUL-terminated command line that lives
+    // in guest memory for the life of the guest.
+    let full = unsafe { CStr::from_ptr(boot.cmdline as *const c_char) }.to_bytes();
+    let parsed = crate::cmdline::parse(full);
+    if let Some(level) = parsed.level {
+        log::set_level(level);
+    }
+
+    let map = MemoryMap::new(boot.mem_size, boot.kernel_end, crate::image::layout());
+    map.log();
+    if !map.heap_ok() {
+        fail("Not enough memory");
+    }
+    let heap_size = map.heap_end - map.heap_start;
+    #[cfg(feature = "alloc")]
+    crate::heap::init(map.heap_start as usize, heap_size as usize);
+
+    let si = StartInfo {
+        // full[app_start..] keeps the buffer's NUL terminator after it.
+        cmdline: full[parsed.app_start..].as_ptr() as *const c_char,
+        heap_start: map.heap_start as usize,
+        heap_size: heap_size as usize,
+    };
+    // SAFETY: solo5_app_main is the application's entry point with the
+    // solo5.h signature; si outlives the call.
+    let status = unsafe { solo5_app_main(&si) };
+    crate::exit(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heap_starts_on_the_page_after_the_image() {
+        let layout = crate::image::layout();
+        let m = MemoryMap::new(512 << 20, 0x108123, layout);
+        assert_eq!(m.heap_start, 0x109000);
+        assert_eq!(m.heap_end, (512 << 20) - STACK_SIZE);
+        assert!(m.heap_ok());
+        // kernel_end below _end: _end wins.
+        let m = MemoryMap::new(512 << 20, 0x100000, layout);
+        assert_eq!(m.heap_start, 0x109000);
+        // Too little memory.
+        let m = MemoryMap::new(0x109000 + STACK_SIZE + 0x1000, 0x109000, layout);
+        assert!(!m.heap_ok());
+        let m = MemoryMap::new(0x10000, 0x109000, layout);
+        assert!(!m.heap_ok());
+    }
+
+    #[test]
+    fn start_info_exposes_the_command_line() {
+        let si = StartInfo {
+            cmdline: c"a b".as_ptr(),
+            heap_start: 0x109000,
+            heap_size: 4096,
+        };
+        assert_eq!(si.cmdline(), "a b");
+        assert_eq!(si.cmdline_bytes(), b"a b");
+        assert_eq!((si.heap_start(), si.heap_size()), (0x109000, 4096));
+        let bad = StartInfo {
+            cmdline: c"ok\xff".as_ptr(),
+            heap_start: 0,
+            heap_size: 0,
+        };
+        assert_eq!(bad.cmdline(), "ok");
+    }
+}
