@@ -185,3 +185,32 @@ fn check_tender_above(size: u64) -> Result<(), MemoryError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// x86_64 clears READ_IMPLIES_EXEC on every exec of a 64-bit binary,
+    /// so only code in the process can set it: do that in a forked child.
+    #[test]
+    fn read_implies_exec_is_refused() {
+        // SAFETY: the child only makes system calls and _exit-s; the
+        // refusal path of `map` returns before allocating.
+        unsafe {
+            let pid = libc::fork();
+            assert!(pid >= 0);
+            if pid == 0 {
+                libc::personality(libc::READ_IMPLIES_EXEC as libc::c_ulong);
+                let refused =
+                    matches!(GuestMemory::map(8 << 20), Err(MemoryError::ReadImpliesExec));
+                libc::_exit(if refused { 0 } else { 1 });
+            }
+            let mut status = 0;
+            assert_eq!(libc::waitpid(pid, &mut status, 0), pid);
+            assert!(
+                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                "status {status:#x}"
+            );
+        }
+    }
+}

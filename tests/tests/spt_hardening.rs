@@ -194,3 +194,25 @@ fn syscall_matrix() {
         }
     }
 }
+
+#[test]
+fn x_exec_heap_makes_the_heap_executable_and_says_so() {
+    for f in FLAVORS {
+        // Without the option, executing from the heap faults...
+        let o = spt_run(&[guest(f, "xnow")]);
+        assert_eq!(o.status, 139, "{}", o.dump());
+        // ...with it, the code runs (xnow reports that as its failure).
+        let o = spt_run(&[
+            std::ffi::OsString::from("--x-exec-heap"),
+            guest(f, "xnow").into(),
+        ]);
+        assert_eq!(o.status, 1, "{}", o.dump());
+        assert!(o.stdout.contains("executed code at"), "{}", o.dump());
+        assert!(
+            o.stderr
+                .contains("--x-exec-heap: the guest heap is writable and executable"),
+            "{}",
+            o.dump()
+        );
+    }
+}
