@@ -107,6 +107,11 @@ impl GuestMemory {
 
     /// Copy every segment of `exe` (the bytes of `file`) into place. The
     /// tails past `filesz` are already zero: the mapping is fresh.
+    ///
+    /// Segments are copied, not mapped from the file: a private file
+    /// mapping still shows later writes to the file, so copying a new build
+    /// over a running unikernel (`cp` keeps the inode) would change or
+    /// crash it (tried: it did).
     pub fn load(&mut self, exe: &Executable, file: &[u8]) -> bool {
         exe.segments.iter().all(|s| {
             let (off, len) = (s.offset as usize, s.filesz as usize);
