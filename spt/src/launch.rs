@@ -13,7 +13,7 @@ pub enum LaunchError {
     #[error("boot info does not fit in guest memory")]
     BootInfo,
     /// sigaction failed.
-    #[error("could not restore the default handler of signal {0}")]
+    #[error("could not set the action of signal {0}")]
     Signal(i32, #[source] io::Error),
     /// Dropping a capability set failed.
     #[error("could not drop capabilities ({0})")]
@@ -95,16 +95,26 @@ pub fn write_v2_boot_info(
     ok.then_some(()).ok_or(LaunchError::BootInfo)
 }
 
-/// Give SIGSEGV, SIGBUS, SIGILL and SIGFPE back their default action (Rust's
-/// runtime installs handlers for some), and unblock them, so that a guest
-/// fault ends the process with that signal (exit status 139 for SIGSEGV).
-pub fn default_fault_signals() -> Result<(), LaunchError> {
-    for sig in [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE] {
-        // SAFETY: sigaction with SIG_DFL and an empty mask installs no code
-        // of ours; sa is fully initialised.
+/// Signal dispositions for the guest: SIGSEGV, SIGBUS, SIGILL and SIGFPE
+/// get their default action back (Rust's runtime may install handlers) and
+/// are unblocked, so a guest fault ends the process with that signal (exit
+/// status 139 for SIGSEGV); SIGPIPE is ignored, so a write to a net device
+/// whose peer hung up fails with an error the guest sees instead of killing
+/// the process.
+pub fn guest_signals() -> Result<(), LaunchError> {
+    let actions = [
+        (libc::SIGSEGV, libc::SIG_DFL),
+        (libc::SIGBUS, libc::SIG_DFL),
+        (libc::SIGILL, libc::SIG_DFL),
+        (libc::SIGFPE, libc::SIG_DFL),
+        (libc::SIGPIPE, libc::SIG_IGN),
+    ];
+    for (sig, action) in actions {
+        // SAFETY: sigaction with SIG_DFL or SIG_IGN and an empty mask
+        // installs no code of ours; sa is fully initialised.
         let rc = unsafe {
             let mut sa: libc::sigaction = core::mem::zeroed();
-            sa.sa_sigaction = libc::SIG_DFL;
+            sa.sa_sigaction = action;
             libc::sigemptyset(&mut sa.sa_mask);
             libc::sigaction(sig, &sa, core::ptr::null_mut())
         };

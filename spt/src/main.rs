@@ -12,13 +12,7 @@ use solo5_tender::cmdline::{self, Command};
 const PROG: &str = "solo5-spt";
 
 fn fail(e: &dyn std::error::Error) -> Result<(), ()> {
-    let mut line = format!("{PROG}: {e}");
-    let mut src = e.source();
-    while let Some(s) = src {
-        line.push_str(&format!(": {s}"));
-        src = s.source();
-    }
-    eprintln!("{line}");
+    eprintln!("{}", solo5_tender::report::error_line(PROG, e));
     Err(())
 }
 

@@ -8,3 +8,4 @@ pub mod elf;
 pub mod elftool;
 pub mod manifest;
 pub mod notes;
+pub mod report;

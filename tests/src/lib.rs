@@ -10,6 +10,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Both spt ABIs: our native one and upstream's v2.
@@ -223,4 +224,287 @@ pub fn sh(cmd: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Like [`skip_unless_net`], and `ping` (iputils-ping) must be installed.
+pub fn skip_unless_ping() -> bool {
+    if skip_unless_net() {
+        return true;
+    }
+    if Command::new("ping").arg("-V").output().is_err() {
+        eprintln!("SKIP: needs ping (iputils-ping)");
+        return true;
+    }
+    false
+}
+
+static TMP_SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// A directory of our own under the system's temporary directory, mode
+/// 0755 (so an unprivileged user can reach what is in it), removed with
+/// everything in it on drop.
+pub struct TempDir {
+    /// Its path.
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    /// Create a fresh directory; `tag` goes into its name.
+    pub fn new(tag: &str) -> TempDir {
+        use std::os::unix::fs::PermissionsExt;
+        let path = std::env::temp_dir().join(format!(
+            "solo5-e2e-{}-{}-{tag}",
+            std::process::id(),
+            TMP_SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path).expect("create temporary directory");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod temporary directory");
+        TempDir { path }
+    }
+
+    /// Write `bytes` to file `name` in the directory; returns its path.
+    pub fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = self.path.join(name);
+        std::fs::write(&p, bytes).expect("write temporary file");
+        p
+    }
+
+    /// Copy `from` into the directory as `name`, mode 0755.
+    pub fn copy_exec(&self, from: &Path, name: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let p = self.path.join(name);
+        std::fs::copy(from, &p).expect("copy into temporary directory");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod temporary file");
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// A process running in the background whose output is collected as it
+/// comes, so a test can wait for a line and look at the process while it
+/// runs. Killed on drop if it is still running.
+pub struct Running {
+    child: Child,
+    stdout: Sink,
+    stderr: Sink,
+    readers: Vec<std::thread::JoinHandle<()>>,
+    status: Option<i32>,
+}
+
+/// Output collected so far by a reader thread.
+type Sink = Arc<Mutex<Vec<u8>>>;
+
+/// Read `from` to its end in a thread of its own, into the returned sink.
+fn collect(mut from: impl Read + Send + 'static) -> (Sink, std::thread::JoinHandle<()>) {
+    let buf: Sink = Arc::new(Mutex::new(Vec::new()));
+    let sink = buf.clone();
+    let t = std::thread::spawn(move || {
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = from.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&chunk[..n]);
+        }
+    });
+    (buf, t)
+}
+
+impl Running {
+    /// Start `cmd` with stdin from /dev/null and stdout and stderr
+    /// collected.
+    pub fn spawn(cmd: &mut Command) -> Running {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let (stdout, t1) = collect(child.stdout.take().expect("piped stdout"));
+        let (stderr, t2) = collect(child.stderr.take().expect("piped stderr"));
+        Running {
+            child,
+            stdout,
+            stderr,
+            readers: vec![t1, t2],
+            status: None,
+        }
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Standard output so far.
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
+    }
+
+    /// Standard error so far.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    /// Whether the process still runs (not exited, not reaped).
+    pub fn is_running(&mut self) -> bool {
+        if self.status.is_none() {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                self.status = Some(shell_status(s));
+            }
+        }
+        self.status.is_none()
+    }
+
+    /// The exit status as a shell shows it, once the process has ended.
+    pub fn exit_status(&mut self) -> Option<i32> {
+        self.is_running();
+        self.status
+    }
+
+    /// Wait at most `limit` until standard output contains `text`; false if
+    /// it did not (the process ended or time ran out).
+    pub fn wait_for(&mut self, text: &str, limit: Duration) -> bool {
+        let start = Instant::now();
+        loop {
+            if self.stdout().contains(text) {
+                return true;
+            }
+            if !self.is_running() {
+                // Output written just before the exit may still be in the
+                // pipe: give the readers a moment.
+                std::thread::sleep(Duration::from_millis(50));
+                return self.stdout().contains(text);
+            }
+            if start.elapsed() > limit {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Wait at most `limit` for the process to exit, killing it past that
+    /// (status -1), and return what it showed.
+    pub fn finish(mut self, limit: Duration) -> Outcome {
+        let start = Instant::now();
+        while self.is_running() && start.elapsed() < limit {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.outcome()
+    }
+
+    /// Kill the process (if it still runs) and return what it showed; the
+    /// status is -1 if it had to be killed.
+    pub fn kill(mut self) -> Outcome {
+        self.outcome()
+    }
+
+    fn outcome(&mut self) -> Outcome {
+        if self.is_running() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            self.status = Some(-1);
+        }
+        for t in self.readers.drain(..) {
+            let _ = t.join();
+        }
+        Outcome {
+            status: self.status.unwrap_or(-1),
+            stdout: self.stdout(),
+            stderr: self.stderr(),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Make the child of `cmd` inherit `fd` as descriptor 3 (not close on
+/// exec), whatever number `fd` has here.
+pub fn pass_as_fd3(cmd: &mut Command, fd: &std::os::fd::OwnedFd) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let raw = fd.as_raw_fd();
+    // SAFETY: the closure runs in the forked child before exec and only
+    // makes async-signal-safe calls (dup2, fcntl) on descriptors; `raw`
+    // stays open in the parent until spawn returns, since the caller holds
+    // `fd` across the spawn.
+    unsafe {
+        cmd.pre_exec(move || {
+            if raw == 3 {
+                // dup2 onto itself would keep close-on-exec.
+                if libc::fcntl(3, libc::F_SETFD, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            } else if libc::dup2(raw, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// One line of `/proc/PID/status`, e.g. `CapEff:\t0000000000000000`.
+pub fn proc_status_line(pid: u32, field: &str) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let prefix = format!("{field}:");
+    status
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .map(str::to_owned)
+}
+
+/// CPU time (user + system) process `pid` has used so far.
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses: state is
+    // field 3, utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = u64::try_from(hz).ok().filter(|&h| h > 0)?;
+    Some(Duration::from_nanos(ticks * 1_000_000_000 / hz))
+}
+
+/// The summary of a `ping` run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PingStats {
+    /// Requests sent.
+    pub transmitted: u64,
+    /// Replies received.
+    pub received: u64,
+}
+
+/// Parse `N packets transmitted, M received` out of ping's output.
+pub fn ping_stats(out: &str) -> Option<PingStats> {
+    let line = out.lines().find(|l| l.contains("packets transmitted"))?;
+    let mut nums = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty());
+    Some(PingStats {
+        transmitted: nums.next()?.parse().ok()?,
+        received: nums.next()?.parse().ok()?,
+    })
+}
+
+impl Netns {
+    /// Start `ping ARGS` inside the namespace.
+    pub fn ping(&self, args: &[&str]) -> Running {
+        Running::spawn(self.command(Path::new("ping")).args(args))
+    }
 }

@@ -144,9 +144,12 @@ pub(crate) fn set_tls_base(base: u64) -> u32 {
     }
 }
 
+/// Read one frame. End of file (the host side hung up) is an error, as in
+/// the native ABI; upstream's ABI gives no way to stop polling the fd, so a
+/// guest that keeps yielding on it still wakes at once (docs/abis.md).
 pub(crate) fn net_read(_handle: u64, e: &Entry, buf: &mut [u8]) -> Result<usize, u32> {
     let n = sys::read(hostfd(e), buf);
-    if n >= 0 {
+    if n > 0 {
         Ok((n as usize).min(buf.len()))
     } else if n == -sys::EAGAIN {
         Err(result::AGAIN)

@@ -18,14 +18,7 @@ fn to_stderr(text: &str) {
 }
 
 fn fail(e: &dyn std::error::Error) -> ExitCode {
-    let mut line = format!("{PROG}: {e}");
-    let mut src = e.source();
-    while let Some(s) = src {
-        line.push_str(&format!(": {s}"));
-        src = s.source();
-    }
-    line.push('\n');
-    to_stderr(&line);
+    to_stderr(&format!("{}\n", solo5_tender::report::error_line(PROG, e)));
     ExitCode::FAILURE
 }
 

@@ -36,10 +36,10 @@ pub enum DeviceError {
     #[error("--net:{0}=@{1}: descriptor {1} is already used by another device")]
     FdReused(String, i32),
     /// A network device failed to attach.
-    #[error("net '{0}': {1}")]
+    #[error("net '{0}'")]
     Net(String, #[source] NetError),
     /// A block device failed to attach.
-    #[error("block '{0}': {1}")]
+    #[error("block '{0}'")]
     Block(String, #[source] BlockError),
 }
 

@@ -15,7 +15,10 @@ pub enum NetError {
     /// No interface of that name: taps are never created on open.
     #[error("could not attach {0}: no such interface (create it first, e.g. ip tuntap add {0} mode tap)")]
     NoSuchInterface(String),
-    /// Binding to the tap failed (not a tap, busy, no permission).
+    /// The interface exists but is not a tap (the kernel says EINVAL).
+    #[error("could not attach {0}: it is not a tap interface")]
+    NotTap(String),
+    /// Binding to the tap failed (busy, no permission).
     #[error("could not attach {0}")]
     OpenTap(String, #[source] io::Error),
     /// The interface is down.
@@ -59,7 +62,10 @@ pub fn attach(source: &NetSource, mac: Option<[u8; 6]>) -> Result<Net, NetError>
             if sys::if_index(name).is_none() {
                 return Err(NetError::NoSuchInterface(name.clone()));
             }
-            let fd = sys::tap_open(name).map_err(|e| NetError::OpenTap(name.clone(), e))?;
+            let fd = sys::tap_open(name).map_err(|e| match e.raw_os_error() {
+                Some(libc::EINVAL) => NetError::NotTap(name.clone()),
+                _ => NetError::OpenTap(name.clone(), e),
+            })?;
             if !sys::if_is_up(name).map_err(|e| NetError::OpenTap(name.clone(), e))? {
                 return Err(NetError::Down(name.clone()));
             }

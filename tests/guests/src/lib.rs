@@ -12,6 +12,8 @@ use core::fmt;
 
 use solo5_guest::{console, println, EXIT_FAILURE, EXIT_SUCCESS};
 
+pub mod net;
+
 /// Prints the upstream-style banner of test `name`.
 pub fn banner(name: &str) {
     solo5_guest::print!("\n**** Solo5 standalone test_{name} ****\n\n");
