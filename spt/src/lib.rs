@@ -16,7 +16,7 @@ pub mod vdso;
 use hypercalls::{Device, HostState};
 use launch::LaunchError;
 use memory::{GuestMemory, MemoryError};
-use solo5_abi::mft::{kind, MAX_ENTRIES};
+use solo5_abi::mft::MAX_ENTRIES;
 use solo5_policy::{Abi, Policy};
 use solo5_tender::cmdline::Options;
 use solo5_tender::devices::{self, Attached, DeviceError, Devices};
@@ -197,7 +197,7 @@ pub fn run(mut k: Kernel, o: &Options) -> Result<std::convert::Infallible, SptEr
     let kernel_end = k.exe.kernel_end;
     // The file's bytes are in guest memory now.
     drop(k.file);
-    let abi = match k.abi {
+    let (abi, event_fds) = match k.abi {
         SptAbi::Native => {
             // The guest never sees host descriptors in the native ABI.
             let mut m = k.manifest.clone();
@@ -206,7 +206,8 @@ pub fn run(mut k: Kernel, o: &Options) -> Result<std::convert::Infallible, SptEr
             }
             let table = &hypercalls::TABLE as *const _ as u64;
             launch::write_native_boot_info(&mut mem, kernel_end, &m.to_bytes(), &o.cmdline, table)?;
-            hypercalls::install(host_state(mem_size, &devices));
+            // run() is the only caller and runs once per process.
+            let _first = hypercalls::install(host_state(mem_size, &devices));
             (Abi::Native, None)
         }
         SptAbi::V2 => {
@@ -221,22 +222,17 @@ pub fn run(mut k: Kernel, o: &Options) -> Result<std::convert::Infallible, SptEr
     if o.x_exec_heap {
         eprintln!("solo5-spt: warning: --x-exec-heap: the guest heap is writable and executable");
     }
-    let filter = solo5_policy::build(&abi.0, &policy_devices(&devices)).compile()?;
+    let filter = solo5_policy::build(&abi, &policy_devices(&devices)).compile()?;
     launch::drop_capabilities()?;
     launch::guest_signals()?;
     // Descriptors and memory must outlive this function: the guest owns
     // them until the process exits.
     std::mem::forget(devices);
-    std::mem::forget(abi.1);
+    std::mem::forget(event_fds);
     let stack = mem.size() - 8;
     filter.install()?;
     // SAFETY: entry lies in loaded, executable guest memory (checked by the
     // ELF parser and mapped by protect), the stack is the top of guest
     // memory, and the boot info was written at BOOT_INFO_ADDR above.
     unsafe { launch::jump(entry, stack, solo5_abi::BOOT_INFO_ADDR) }
-}
-
-/// Whether `kind` is a network device type (for callers printing devices).
-pub fn is_net(entry_kind: u32) -> bool {
-    entry_kind == kind::NET_BASIC
 }

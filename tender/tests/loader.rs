@@ -27,8 +27,7 @@ fn abi_note(t: u32, v: u32) -> Vec<u8> {
 fn mft_note(devices: &[Entry]) -> Vec<u8> {
     let mut entries = vec![Entry::RESERVED];
     entries.extend_from_slice(devices);
-    let m = solo5_tender::manifest::Manifest::parse(&raw_manifest(&entries)).unwrap();
-    let body = m.to_bytes();
+    let body = raw_manifest(&entries);
     let mut b = Vec::new();
     b.extend_from_slice(&6u32.to_le_bytes());
     b.extend_from_slice(&((4 + body.len()) as u32).to_le_bytes());
