@@ -3,12 +3,13 @@
 //! made by a plain process under the same seccomp filter.
 //!
 //! ```text
-//! bench_baseline MODE N
+//! bench_baseline MODE N [--no-filter]
 //! ```
 //!
 //! installs the native ABI's policy with no devices (what `solo5-spt`
-//! gives a guest without devices), then makes N calls of MODE and prints
-//! one line in the `bench` guest's format:
+//! gives a guest without devices; not with `--no-filter`, which shows what
+//! the filter itself costs), then makes N calls of MODE and prints one
+//! line in the `bench` guest's format:
 //!
 //! ```text
 //! bench MODE n=N ns_per_call=X.XXX
@@ -209,24 +210,24 @@ impl std::fmt::Write for Line {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (mode, n) = match args.as_slice() {
-        [m, n] => match (Mode::parse(m), n.parse::<u64>()) {
-            (Some(mode), Ok(n)) if n > 0 => (mode, n),
-            _ => return usage(),
-        },
+    let (m, n, filter) = match args.as_slice() {
+        [m, n] => (m, n, true),
+        [m, n, f] if f == "--no-filter" => (m, n, false),
+        _ => return usage(),
+    };
+    let (mode, n) = match (Mode::parse(m), n.parse::<u64>()) {
+        (Some(mode), Ok(n)) if n > 0 => (mode, n),
         _ => return usage(),
     };
 
-    let filter = match solo5_policy::build(&Abi::Native, &Devices::default()).compile() {
-        Ok(f) => f,
-        Err(e) => {
+    if filter {
+        let installed = solo5_policy::build(&Abi::Native, &Devices::default())
+            .compile()
+            .and_then(|f| f.install());
+        if let Err(e) = installed {
             eprintln!("bench_baseline: {e}");
             return ExitCode::FAILURE;
         }
-    };
-    if let Err(e) = filter.install() {
-        eprintln!("bench_baseline: {e}");
-        return ExitCode::FAILURE;
     }
 
     // From here on only the policy's system calls: no allocation, no std
@@ -254,6 +255,6 @@ fn main() -> ExitCode {
 
 fn usage() -> ExitCode {
     let names: Vec<&str> = MODES.iter().map(|(name, _)| *name).collect();
-    eprintln!("usage: bench_baseline {} N", names.join("|"));
+    eprintln!("usage: bench_baseline {} N [--no-filter]", names.join("|"));
     ExitCode::from(2)
 }

@@ -171,30 +171,18 @@ unsafe extern "C" fn clock_wall() -> u64 {
 
 unsafe extern "C" fn solo5_yield(deadline: u64, ready_set: *mut u64) {
     let Some(st) = STATE.get() else { return };
-    let mut ready = 0u64;
+    let mut ready;
     loop {
-        let wait = deadline.saturating_sub(st.now(libc::CLOCK_MONOTONIC));
+        // A deadline of 0 is in the past without reading the clock.
+        let wait = match deadline {
+            0 => 0,
+            d => d.saturating_sub(st.now(libc::CLOCK_MONOTONIC)),
+        };
         let ts = libc::timespec {
             tv_sec: (wait / 1_000_000_000) as libc::time_t,
             tv_nsec: (wait % 1_000_000_000) as libc::c_long,
         };
-        let mut fds = st.pollfds;
-        let n = st.npoll.min(MAX_ENTRIES);
-        for (fd, &index) in fds[..n].iter_mut().zip(&st.poll_index[..n]) {
-            if is_dead(index as usize) {
-                // A negative fd is ignored by ppoll.
-                fd.fd = -1;
-            }
-        }
-        if sys::ppoll(&mut fds[..n], &ts) > 0 {
-            for (fd, &index) in fds[..n].iter().zip(&st.poll_index[..n]) {
-                if fd.revents & libc::POLLIN != 0 {
-                    ready |= 1u64 << (index & 63);
-                } else if fd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
-                    net_eof(index as usize);
-                }
-            }
-        }
+        ready = poll(st, &ts);
         if ready != 0 || wait == 0 || st.now(libc::CLOCK_MONOTONIC) >= deadline {
             break;
         }
@@ -203,6 +191,34 @@ unsafe extern "C" fn solo5_yield(deadline: u64, ready_set: *mut u64) {
         // SAFETY: 8 bytes at ready_set lie inside guest memory (checked).
         unsafe { ready_set.write_unaligned(ready) };
     }
+}
+
+/// One `ppoll` over the live net devices for at most `ts`; the readable
+/// ones as a handle set. Devices that hung up are marked dead.
+fn poll(st: &HostState, ts: &libc::timespec) -> u64 {
+    let n = st.npoll.min(MAX_ENTRIES);
+    if n == 0 {
+        sys::ppoll(&mut [], ts);
+        return 0;
+    }
+    let mut fds = st.pollfds;
+    for (fd, &index) in fds[..n].iter_mut().zip(&st.poll_index[..n]) {
+        if is_dead(index as usize) {
+            // A negative fd is ignored by ppoll.
+            fd.fd = -1;
+        }
+    }
+    let mut ready = 0;
+    if sys::ppoll(&mut fds[..n], ts) > 0 {
+        for (fd, &index) in fds[..n].iter().zip(&st.poll_index[..n]) {
+            if fd.revents & libc::POLLIN != 0 {
+                ready |= 1u64 << (index & 63);
+            } else if fd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+                net_eof(index as usize);
+            }
+        }
+    }
+    ready
 }
 
 unsafe extern "C" fn net_read(
