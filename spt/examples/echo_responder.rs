@@ -15,12 +15,7 @@
 //! seccomp filter, no capabilities dropped: a plain process.
 
 use std::io::{self, Write as _};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-
-const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
-const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
-const IFF_TAP: libc::c_short = 0x0002;
-const IFF_NO_PI: libc::c_short = 0x1000;
+use std::os::fd::AsRawFd;
 
 /// Ethernet header length.
 const HLEN: usize = 14;
@@ -30,54 +25,6 @@ const ETHERTYPE_ARP: u16 = 0x0806;
 const IP: [u8; 4] = [10, 0, 0, 2];
 /// A locally administered unicast MAC.
 const MAC: [u8; 6] = [0x02, 0x00, 0x0a, 0x00, 0x00, 0x02];
-
-fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(rc)
-    }
-}
-
-/// Opens `/dev/net/tun` bound to the existing tap `name`, non-blocking,
-/// offloads off; returns it with the interface's MTU.
-fn tap_open(name: &str) -> io::Result<(OwnedFd, usize)> {
-    if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains('\0') {
-        return Err(io::Error::from_raw_os_error(libc::EINVAL));
-    }
-    // SAFETY: ifreq is plain old data; all zeroes is a valid value.
-    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (d, s) in ifr.ifr_name.iter_mut().zip(name.bytes()) {
-        *d = s as libc::c_char;
-    }
-    let base = ifr;
-    ifr.ifr_ifru.ifru_flags = IFF_TAP | IFF_NO_PI;
-    // SAFETY: a constant NUL-terminated path; the result is checked.
-    let fd = check(unsafe {
-        libc::open(
-            c"/dev/net/tun".as_ptr(),
-            libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
-        )
-    })?;
-    // SAFETY: fd was just opened here and is owned by nobody else.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: TUNSETIFF reads and writes one ifreq, which ifr is.
-    check(unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF, &mut ifr) })?;
-    // SAFETY: TUNSETOFFLOAD takes its flags by value.
-    check(unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETOFFLOAD, 0 as libc::c_ulong) })?;
-
-    // SAFETY: plain socket(2); the result is checked.
-    let s =
-        check(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
-    // SAFETY: s was just created here.
-    let s = unsafe { OwnedFd::from_raw_fd(s) };
-    let mut mtu_req = base;
-    // SAFETY: SIOCGIFMTU writes ifr_mtu of one ifreq, which mtu_req is.
-    check(unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCGIFMTU, &mut mtu_req) })?;
-    // SAFETY: the kernel filled the ifru_mtu member.
-    let mtu = unsafe { mtu_req.ifr_ifru.ifru_mtu };
-    Ok((fd, mtu.max(0) as usize))
-}
 
 fn be16(b: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([b[at], b[at + 1]])
@@ -220,10 +167,12 @@ fn main() -> std::process::ExitCode {
         eprintln!("usage: echo_responder TAP");
         return std::process::ExitCode::from(2);
     };
-    let (fd, mtu) = match tap_open(tap) {
-        Ok(t) => t,
+    // Exactly the tender's own tap attachment (tender/src/devices/net.rs).
+    let source = solo5_tender::cmdline::NetSource::Iface(tap.clone());
+    let (fd, mtu) = match solo5_tender::devices::net::attach(&source, Some(MAC)) {
+        Ok(net) => (net.fd, usize::from(net.mtu)),
         Err(e) => {
-            eprintln!("echo_responder: could not attach {tap}: {e}");
+            eprintln!("{}", solo5_tender::report::error_line("echo_responder", &e));
             return std::process::ExitCode::FAILURE;
         }
     };

@@ -508,3 +508,27 @@ impl Netns {
         Running::spawn(self.command(Path::new("ping")).args(args))
     }
 }
+
+/// The tender refused to start: exit status 1, nothing on standard output,
+/// and exactly one line on standard error, `solo5-spt: ...`, that names
+/// `device` (when given) and says `want` exactly once (each cause once).
+pub fn assert_refused(what: &str, o: &Outcome, device: Option<&str>, want: &str) {
+    assert_eq!(o.status, 1, "{what}: {}", o.dump());
+    assert!(o.stdout.is_empty(), "{what}: {}", o.dump());
+    let lines: Vec<&str> = o.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{what}: {}", o.dump());
+    assert!(lines[0].starts_with("solo5-spt: "), "{what}: {}", o.dump());
+    if let Some(d) = device {
+        assert!(
+            lines[0].contains(d),
+            "{what}: does not name {d}: {}",
+            o.dump()
+        );
+    }
+    assert_eq!(
+        lines[0].matches(want).count(),
+        1,
+        "{what}: want {want:?} once: {}",
+        o.dump()
+    );
+}

@@ -1,17 +1,8 @@
 //! Bad input gets one clear line on stderr and exit status 1, never a
 //! panic.
 
-use solo5_e2e::{guest, root, spt_run, Outcome};
+use solo5_e2e::{assert_refused, guest, root, spt_run};
 use std::ffi::OsString;
-
-fn one_line_error(o: &Outcome, want: &str) {
-    assert_eq!(o.status, 1, "{}", o.dump());
-    assert!(o.stdout.is_empty(), "{}", o.dump());
-    let lines: Vec<&str> = o.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "{}", o.dump());
-    assert!(lines[0].starts_with("solo5-spt: "), "{}", o.dump());
-    assert!(lines[0].contains(want), "want {want:?}: {}", o.dump());
-}
 
 fn tmp(name: &str, bytes: &[u8]) -> std::path::PathBuf {
     let dir = root().join("target/e2e-tmp");
@@ -23,14 +14,16 @@ fn tmp(name: &str, bytes: &[u8]) -> std::path::PathBuf {
 
 #[test]
 fn no_kernel() {
-    one_line_error(&spt_run::<&str>(&[]), "missing KERNEL");
-    one_line_error(&spt_run(&["--mem=64"]), "missing KERNEL");
+    assert_refused("", &spt_run::<&str>(&[]), None, "missing KERNEL");
+    assert_refused("", &spt_run(&["--mem=64"]), None, "missing KERNEL");
 }
 
 #[test]
 fn missing_file() {
-    one_line_error(
+    assert_refused(
+        "",
         &spt_run(&["/nonexistent/app.spt"]),
+        None,
         "/nonexistent/app.spt: No such file or directory",
     );
 }
@@ -38,10 +31,25 @@ fn missing_file() {
 #[test]
 fn not_an_elf() {
     let p = tmp("text", b"this is not an executable\n");
-    one_line_error(&spt_run(&[&p]), "Invalid or unsupported executable");
+    assert_refused(
+        "",
+        &spt_run(&[&p]),
+        None,
+        "Invalid or unsupported executable",
+    );
     let empty = tmp("empty", b"");
-    one_line_error(&spt_run(&[&empty]), "Invalid or unsupported executable");
-    one_line_error(&spt_run(&["/bin/sh"]), "Invalid or unsupported executable");
+    assert_refused(
+        "",
+        &spt_run(&[&empty]),
+        None,
+        "Invalid or unsupported executable",
+    );
+    assert_refused(
+        "",
+        &spt_run(&["/bin/sh"]),
+        None,
+        "Invalid or unsupported executable",
+    );
 }
 
 /// The hello unikernel with its ABI1 note changed to `target`/`version`.
@@ -66,8 +74,10 @@ fn with_abi(target: u32, version: u32) -> std::path::PathBuf {
 #[test]
 fn hvt_binary_is_refused() {
     let p = with_abi(1, 2);
-    one_line_error(
+    assert_refused(
+        "",
         &spt_run(&[&p]),
+        None,
         "Executable is not for the solo5-spt target",
     );
 }
@@ -75,8 +85,10 @@ fn hvt_binary_is_refused() {
 #[test]
 fn unsupported_abi_version_is_refused() {
     let p = with_abi(2, 3);
-    one_line_error(
+    assert_refused(
+        "",
         &spt_run(&[&p]),
+        None,
         "Executable requests unsupported ABI version 3",
     );
 }
@@ -85,25 +97,35 @@ fn unsupported_abi_version_is_refused() {
 fn bad_options() {
     let hello = guest("spt", "hello");
     let h: OsString = hello.into();
-    one_line_error(
+    assert_refused(
+        "",
         &spt_run(&[OsString::from("--mem=abc"), h.clone()]),
+        None,
         "--mem: invalid size 'abc'",
     );
-    one_line_error(
+    assert_refused(
+        "",
         &spt_run(&[OsString::from("--frobnicate"), h.clone()]),
+        None,
         "unknown option '--frobnicate'",
     );
-    one_line_error(
+    assert_refused(
+        "",
         &spt_run(&[OsString::from("--net:nosuch=tap0"), h.clone()]),
+        None,
         "the unikernel declares no device named 'nosuch'",
     );
-    one_line_error(
+    assert_refused(
+        "",
         &spt_run(&[OsString::from("--block:disk=/dev/null"), h.clone()]),
+        None,
         "the unikernel declares no device named 'disk'",
     );
     let long = "x".repeat(8192);
-    one_line_error(
+    assert_refused(
+        "",
         &spt_run(&[h, OsString::from(long)]),
+        None,
         "Guest command line too long",
     );
 }

@@ -3,7 +3,7 @@
 //! that afterwards; backing storage and sector sizes the tender refuses;
 //! `mft_maxdevices` with 63 files attached.
 
-use solo5_e2e::{guest, spt_run, Outcome, TempDir, FLAVORS};
+use solo5_e2e::{assert_refused, guest, spt_run, TempDir, FLAVORS};
 use std::ffi::OsString;
 use std::path::Path;
 
@@ -82,31 +82,6 @@ fn blk_writes_and_verifies_every_block() {
     }
 }
 
-/// One line on stderr naming the device and containing `want` once; exit
-/// 1; the guest never ran.
-fn one_line_error(what: &str, o: &Outcome, want: &str) {
-    assert_eq!(o.status, 1, "{what}: {}", o.dump());
-    assert!(o.stdout.is_empty(), "{what}: {}", o.dump());
-    let lines: Vec<&str> = o.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "{what}: {}", o.dump());
-    assert!(
-        lines[0].starts_with("solo5-spt: ") && lines[0].contains("storage"),
-        "{what}: {}",
-        o.dump()
-    );
-    assert!(
-        lines[0].contains(want),
-        "{what}: want {want:?}: {}",
-        o.dump()
-    );
-    assert_eq!(
-        lines[0].matches(want).count(),
-        1,
-        "{what}: the cause is repeated: {}",
-        o.dump()
-    );
-}
-
 #[test]
 fn blk_refuses_unusable_storage_and_sector_sizes() {
     const ALIGNED: &str = "Backing storage size must be block aligned";
@@ -133,7 +108,7 @@ fn blk_refuses_unusable_storage_and_sector_sizes() {
         for (case, disk, sector, want) in cases {
             let what = format!("{f}: {case}");
             let o = spt_run(&blk_args(f, disk, sector));
-            one_line_error(&what, &o, want);
+            assert_refused(&what, &o, Some("storage"), want);
             if sector.is_none() {
                 // The file is named.
                 assert!(

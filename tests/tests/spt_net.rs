@@ -8,8 +8,8 @@
 //! no packet leaves it.
 
 use solo5_e2e::{
-    cpu_time, guest, pass_as_fd3, ping_stats, proc_status_line, skip_unless_net, skip_unless_ping,
-    spt, Netns, Outcome, PingStats, Running, TempDir, FLAVORS,
+    assert_refused, cpu_time, guest, pass_as_fd3, ping_stats, proc_status_line, skip_unless_net,
+    skip_unless_ping, spt, Netns, Outcome, PingStats, Running, TempDir, FLAVORS,
 };
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::Path;
@@ -380,30 +380,6 @@ fn net_fd_at_eof_leaves_the_process_idle_pipe() {
     }
 }
 
-/// One line on stderr naming the device, containing `want`; exit 1.
-fn one_line_error(what: &str, o: &Outcome, want: &str) {
-    assert_eq!(o.status, 1, "{what}: {}", o.dump());
-    assert!(o.stdout.is_empty(), "{what}: {}", o.dump());
-    let lines: Vec<&str> = o.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "{what}: {}", o.dump());
-    assert!(
-        lines[0].starts_with("solo5-spt: ") && lines[0].contains("service0"),
-        "{what}: {}",
-        o.dump()
-    );
-    assert!(
-        lines[0].contains(want),
-        "{what}: want {want:?}: {}",
-        o.dump()
-    );
-    assert_eq!(
-        lines[0].matches(want).count(),
-        1,
-        "{what}: the cause is repeated: {}",
-        o.dump()
-    );
-}
-
 #[test]
 fn taps_that_cannot_be_attached() {
     if skip_unless_net() {
@@ -418,11 +394,22 @@ fn taps_that_cannot_be_attached() {
             let opt = format!("--net:service0={tap}");
             tender(&ns, &[&opt], &g, &[]).finish(Duration::from_secs(10))
         };
-        one_line_error(f, &run("tap0"), "could not attach tap0: no such interface");
-        one_line_error(f, &run("tap1"), "could not attach tap1: interface is down");
-        one_line_error(
+        assert_refused(
+            f,
+            &run("tap0"),
+            Some("service0"),
+            "could not attach tap0: no such interface",
+        );
+        assert_refused(
+            f,
+            &run("tap1"),
+            Some("service0"),
+            "could not attach tap1: interface is down",
+        );
+        assert_refused(
             f,
             &run("lo"),
+            Some("service0"),
             "could not attach lo: it is not a tap interface",
         );
     }
