@@ -41,6 +41,24 @@ pub(crate) struct Boot {
     pub mft: Manifest,
 }
 
+impl Boot {
+    /// What both flavors' boot infos say, with a null command line read as
+    /// an empty one.
+    pub(crate) fn new(mem_size: u64, kernel_end: u64, cmdline: u64, mft: Manifest) -> Boot {
+        let cmdline = if cmdline == 0 {
+            EMPTY_CMDLINE.as_ptr()
+        } else {
+            cmdline as *const u8
+        };
+        Boot {
+            mem_size,
+            kernel_end,
+            cmdline,
+            mft,
+        }
+    }
+}
+
 /// The manifest copy the tender filled in (attached devices).
 #[derive(Clone, Copy)]
 pub(crate) struct Manifest {

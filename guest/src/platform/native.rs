@@ -17,7 +17,7 @@ use solo5_abi::native::{
 use solo5_abi::note::{target, version};
 use solo5_abi::result;
 
-use super::{manifest_at, Boot, EMPTY_CMDLINE};
+use super::{manifest_at, Boot};
 use crate::sys;
 
 /// ABI1 note target of this flavor.
@@ -69,17 +69,7 @@ pub(crate) unsafe fn init(arg: *const c_void) -> Result<Boot, &'static str> {
 
     // SAFETY: the tender wrote the manifest copy (mft_size bytes) there.
     let mft = unsafe { manifest_at(bi.mft, Some(bi.mft_size)) }?;
-    let cmdline = if bi.cmdline == 0 {
-        EMPTY_CMDLINE.as_ptr()
-    } else {
-        bi.cmdline as *const u8
-    };
-    Ok(Boot {
-        mem_size: bi.mem_size,
-        kernel_end: bi.kernel_end,
-        cmdline,
-        mft,
-    })
+    Ok(Boot::new(bi.mem_size, bi.kernel_end, bi.cmdline, mft))
 }
 
 /// The table, or the end of the process if a host call comes before

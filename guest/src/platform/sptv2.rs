@@ -14,7 +14,7 @@ use solo5_abi::note::{target, version};
 use solo5_abi::result;
 use solo5_abi::sptv2::{BootInfo, TIMERFD_EPOLL_DATA};
 
-use super::{manifest_at, Boot, EMPTY_CMDLINE};
+use super::{manifest_at, Boot};
 use crate::sys;
 
 /// ABI1 note target of this flavor.
@@ -49,17 +49,7 @@ pub(crate) unsafe fn init(arg: *const c_void) -> Result<Boot, &'static str> {
     TIMERFD.store(bi.timerfd, Ordering::Relaxed);
     // SAFETY: the tender copies the manifest right after the boot info.
     let mft = unsafe { manifest_at(bi.mft, None) }?;
-    let cmdline = if bi.cmdline == 0 {
-        EMPTY_CMDLINE.as_ptr()
-    } else {
-        bi.cmdline as *const u8
-    };
-    Ok(Boot {
-        mem_size: bi.mem_size,
-        kernel_end: bi.kernel_end,
-        cmdline,
-        mft,
-    })
+    Ok(Boot::new(bi.mem_size, bi.kernel_end, bi.cmdline, mft))
 }
 
 /// The tender's fd of an attached device: an i32 in the low bits.
