@@ -119,3 +119,28 @@ fn forbidden_syscall_ends_with_sigsys() {
         expect_status(f, "seccomp", 159);
     }
 }
+
+#[test]
+fn abort_ends_with_255() {
+    for f in FLAVORS {
+        let o = run(f, "abort", &[]);
+        assert_eq!(o.status, 255, "{f}: {}", o.dump());
+        assert!(
+            o.stdout.contains("Solo5: solo5_abort() called"),
+            "{f}: {}",
+            o.dump()
+        );
+    }
+}
+
+#[test]
+fn guest_exit_status_passes_through() {
+    // The syscall guest exits with the status it is given to exit_group.
+    for f in FLAVORS {
+        for status in [3, 42, 200] {
+            let s = status.to_string();
+            let o = run(f, "syscall", &["231", &s]);
+            assert_eq!(o.status, status, "{f}: {}", o.dump());
+        }
+    }
+}
