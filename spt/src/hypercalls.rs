@@ -12,6 +12,7 @@ use solo5_abi::mft::MAX_ENTRIES;
 use solo5_abi::native::{Hypercalls, HYPERCALLS_MAGIC, HYPERCALLS_VERSION};
 use solo5_abi::result::{AGAIN, EINVAL, EUNSPEC, OK};
 use solo5_abi::GUEST_MIN;
+use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
@@ -65,6 +66,24 @@ static STATE: OnceLock<HostState> = OnceLock::new();
 /// polled or read again (so a guest cannot spin on them).
 static NET_DEAD: [AtomicBool; MAX_ENTRIES] = [const { AtomicBool::new(false) }; MAX_ENTRIES];
 
+/// The array `yield` hands to `ppoll`, in place: no copy per call (a copy
+/// of this size compiles to a call to libc's memcpy, which the table must
+/// not make).
+struct PollSet(UnsafeCell<[libc::pollfd; MAX_ENTRIES]>);
+
+// SAFETY: `install` writes the set before the jump, while the tender has
+// one thread; afterwards only the table functions touch it, on the guest's
+// one thread (the seccomp policy allows no clone), never re-entrantly.
+unsafe impl Sync for PollSet {}
+
+static POLL: PollSet = PollSet(UnsafeCell::new(
+    [libc::pollfd {
+        fd: -1,
+        events: 0,
+        revents: 0,
+    }; MAX_ENTRIES],
+));
+
 /// The table handed to the guest.
 pub static TABLE: Hypercalls = Hypercalls {
     magic: HYPERCALLS_MAGIC,
@@ -84,6 +103,12 @@ pub static TABLE: Hypercalls = Hypercalls {
 
 /// Fix the state before the jump. Returns false if it was already set.
 pub fn install(state: HostState) -> bool {
+    if STATE.get().is_some() {
+        return false;
+    }
+    // SAFETY: before the jump, on the tender's only thread, and no table
+    // function can run yet (STATE is unset): nothing else borrows POLL.
+    unsafe { *POLL.0.get() = state.pollfds };
     STATE.set(state).is_ok()
 }
 
@@ -126,6 +151,7 @@ impl HostState {
 }
 
 /// Mark net device `index` dead, printing one warning the first time.
+/// The caller stops polling it (sets its pollfd's fd to -1).
 fn net_eof(index: usize) {
     if let Some(flag) = NET_DEAD.get(index) {
         if !flag.swap(true, Ordering::Relaxed) {
@@ -172,6 +198,7 @@ unsafe extern "C" fn clock_wall() -> u64 {
 unsafe extern "C" fn solo5_yield(deadline: u64, ready_set: *mut u64) {
     let Some(st) = STATE.get() else { return };
     let mut ready;
+    let mut paused = 0u64;
     loop {
         // A deadline of 0 is in the past without reading the clock.
         let wait = match deadline {
@@ -182,11 +209,12 @@ unsafe extern "C" fn solo5_yield(deadline: u64, ready_set: *mut u64) {
             tv_sec: (wait / 1_000_000_000) as libc::time_t,
             tv_nsec: (wait % 1_000_000_000) as libc::c_long,
         };
-        ready = poll(st, &ts);
+        ready = poll(st, &ts, &mut paused);
         if ready != 0 || wait == 0 || st.now(libc::CLOCK_MONOTONIC) >= deadline {
             break;
         }
     }
+    unpause(st, paused);
     if st.in_guest(ready_set as u64, 8) {
         // SAFETY: 8 bytes at ready_set lie inside guest memory (checked).
         unsafe { ready_set.write_unaligned(ready) };
@@ -194,31 +222,59 @@ unsafe extern "C" fn solo5_yield(deadline: u64, ready_set: *mut u64) {
 }
 
 /// One `ppoll` over the live net devices for at most `ts`; the readable
-/// ones as a handle set. Devices that hung up are marked dead.
-fn poll(st: &HostState, ts: &libc::timespec) -> u64 {
+/// ones as a handle set. A device that hung up is marked dead and never
+/// polled again; one in error (a tap that is down) is left out until the
+/// end of this yield, so the guest sleeps instead of spinning.
+fn poll(st: &HostState, ts: &libc::timespec, paused: &mut u64) -> u64 {
     let n = st.npoll.min(MAX_ENTRIES);
     if n == 0 {
         sys::ppoll(&mut [], ts);
         return 0;
     }
-    let mut fds = st.pollfds;
-    for (fd, &index) in fds[..n].iter_mut().zip(&st.poll_index[..n]) {
-        if is_dead(index as usize) {
-            // A negative fd is ignored by ppoll.
-            fd.fd = -1;
-        }
-    }
+    // SAFETY: see PollSet: this is the guest's only thread and no other
+    // borrow of POLL is alive (table functions do not nest).
+    let fds = &mut unsafe { &mut *POLL.0.get() }[..n];
     let mut ready = 0;
-    if sys::ppoll(&mut fds[..n], ts) > 0 {
-        for (fd, &index) in fds[..n].iter().zip(&st.poll_index[..n]) {
+    if sys::ppoll(fds, ts) > 0 {
+        for (pos, (fd, &index)) in fds.iter_mut().zip(&st.poll_index[..n]).enumerate() {
             if fd.revents & libc::POLLIN != 0 {
                 ready |= 1u64 << (index & 63);
-            } else if fd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+            } else if fd.revents & (libc::POLLHUP | libc::POLLNVAL) != 0 {
                 net_eof(index as usize);
+                fd.fd = -1;
+            } else if fd.revents & libc::POLLERR != 0 {
+                // ppoll ignores negative fds; `unpause` flips it back.
+                fd.fd = !fd.fd;
+                *paused |= 1 << pos;
             }
         }
     }
     ready
+}
+
+/// Poll again the devices `poll` left out for being in error (bit `pos`
+/// of `paused` for entry `pos`).
+fn unpause(st: &HostState, paused: u64) {
+    let n = st.npoll.min(MAX_ENTRIES);
+    // SAFETY: as in `poll`.
+    let fds = &mut unsafe { &mut *POLL.0.get() }[..n];
+    for (pos, fd) in fds.iter_mut().enumerate() {
+        if paused & (1 << pos) != 0 {
+            fd.fd = !fd.fd;
+        }
+    }
+}
+
+/// Stop polling net device `index` after `net_read` met its end of file.
+fn stop_polling(st: &HostState, index: usize) {
+    let n = st.npoll.min(MAX_ENTRIES);
+    // SAFETY: as in `poll`.
+    let fds = &mut unsafe { &mut *POLL.0.get() }[..n];
+    for (fd, &i) in fds.iter_mut().zip(&st.poll_index[..n]) {
+        if usize::from(i) == index {
+            fd.fd = -1;
+        }
+    }
 }
 
 unsafe extern "C" fn net_read(
@@ -246,6 +302,7 @@ unsafe extern "C" fn net_read(
     }
     if r == 0 {
         net_eof(handle as usize);
+        stop_polling(st, handle as usize);
         return EUNSPEC;
     }
     if r < 0 {

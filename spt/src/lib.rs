@@ -19,7 +19,7 @@ use memory::{GuestMemory, MemoryError};
 use solo5_abi::mft::MAX_ENTRIES;
 use solo5_policy::{Abi, Policy};
 use solo5_tender::cmdline::Options;
-use solo5_tender::devices::{self, Attached, DeviceError, Devices};
+use solo5_tender::devices::{self, Attached, DeviceError, Devices, Net};
 use solo5_tender::elf::{self, ElfError, Executable};
 use solo5_tender::manifest::Manifest;
 use solo5_tender::notes::{self, NoteError, SptAbi};
@@ -112,6 +112,20 @@ fn event_fds(devices: &Devices) -> io::Result<EventFds> {
     Ok(EventFds { epoll, timer })
 }
 
+/// Attach the devices of `o`, printing what the user should know.
+fn attach(manifest: &mut Manifest, o: &Options) -> Result<Devices, SptError> {
+    let devices = devices::attach(manifest, o)?;
+    for (_, name, d) in &devices.list {
+        if let Attached::Net(Net {
+            note: Some(note), ..
+        }) = d
+        {
+            eprintln!("solo5-spt: warning: net '{name}': {note}");
+        }
+    }
+    Ok(devices)
+}
+
 /// What the policy crate needs to know of the devices.
 fn policy_devices(devices: &Devices) -> solo5_policy::Devices {
     let mut out = solo5_policy::Devices::default();
@@ -132,7 +146,7 @@ fn policy_devices(devices: &Devices) -> solo5_policy::Devices {
 /// for `--print-policy`. The v2 event descriptors are created as they would
 /// be for a run, so the numbers printed are the real ones.
 pub fn policy_for(k: &mut Kernel, o: &Options) -> Result<Policy, SptError> {
-    let devices = devices::attach(&mut k.manifest, o)?;
+    let devices = attach(&mut k.manifest, o)?;
     let abi = match k.abi {
         SptAbi::Native => Abi::Native,
         SptAbi::V2 => {
@@ -188,7 +202,7 @@ fn host_state(mem_size: u64, devices: &Devices) -> HostState {
 /// and jump. Returns only on error.
 pub fn run(mut k: Kernel, o: &Options) -> Result<std::convert::Infallible, SptError> {
     let mem_size = o.mem_mib << 20;
-    let devices = devices::attach(&mut k.manifest, o)?;
+    let devices = attach(&mut k.manifest, o)?;
     let mut mem = GuestMemory::map(mem_size)?;
     if !mem.load(&k.exe, &k.file) {
         return Err(SptError::Load(k.path.display().to_string()));

@@ -8,12 +8,25 @@
 #![no_main]
 
 use solo5_tender::cmdline::{self, Command};
+use std::io::Write;
 
 const PROG: &str = "solo5-spt";
 
 fn fail(e: &dyn std::error::Error) -> Result<(), ()> {
-    eprintln!("{}", solo5_tender::report::error_line(PROG, e));
+    let line = solo5_tender::report::error_line(PROG, e) + "\n";
+    // Nothing is left to report to if standard error fails too.
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
     Err(())
+}
+
+/// Print `text` on standard output; a failed write (a full disk, a closed
+/// pipe) is an error line and exit 1, not a panic.
+fn output(text: &str) -> Result<(), ()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) => fail(&e),
+    }
 }
 
 /// The process entry, called by the C runtime; arguments come from
@@ -27,15 +40,18 @@ pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
 }
 
 fn tender_main() -> Result<(), ()> {
+    // With descriptor 0, 1 or 2 closed, the next file the tender opens would
+    // take its number: the console would write into a disk image or a tap.
+    if let Err(e) = solo5_spt::sys::setup::std_fds_open() {
+        return fail(&e);
+    }
     let o = match cmdline::parse(std::env::args_os().skip(1)) {
         Ok(Command::Run(o)) => o,
         Ok(Command::Help) => {
-            print!("{}", cmdline::usage(PROG));
-            return Ok(());
+            return output(&cmdline::usage(PROG));
         }
         Ok(Command::Version) => {
-            println!("{PROG} {}", env!("CARGO_PKG_VERSION"));
-            return Ok(());
+            return output(&format!("{PROG} {}\n", env!("CARGO_PKG_VERSION")));
         }
         Err(e) => return fail(&e),
     };
@@ -45,10 +61,7 @@ fn tender_main() -> Result<(), ()> {
     };
     if o.print_policy {
         return match solo5_spt::policy_for(&mut kernel, &o) {
-            Ok(p) => {
-                print!("{p}");
-                Ok(())
-            }
+            Ok(p) => output(&p.to_string()),
             Err(e) => fail(&e),
         };
     }

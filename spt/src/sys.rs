@@ -153,6 +153,26 @@ pub mod setup {
         Ok(unsafe { OwnedFd::from_raw_fd(rc) })
     }
 
+    /// Open `/dev/null` on whichever of descriptors 0, 1 and 2 is closed.
+    pub fn std_fds_open() -> io::Result<()> {
+        for fd in 0..=2 {
+            // SAFETY: F_GETFD only queries the descriptor table.
+            if unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0 {
+                continue;
+            }
+            // SAFETY: a constant NUL-terminated path; open returns the
+            // lowest free descriptor, which is `fd` (all below are open).
+            let got = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+            if got < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if got != fd {
+                return Err(io::Error::from_raw_os_error(libc::EBADF));
+            }
+        }
+        Ok(())
+    }
+
     /// `epoll_create1(EPOLL_CLOEXEC)`.
     pub fn epoll_create() -> io::Result<OwnedFd> {
         // SAFETY: no pointers; the result is checked.

@@ -9,7 +9,7 @@ mod sys;
 use crate::cmdline::Options;
 use crate::manifest::Manifest;
 use solo5_abi::mft::kind;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use thiserror::Error;
 
 pub use block::{Block, BlockError};
@@ -50,16 +50,6 @@ pub enum Attached {
     Net(Net),
     /// A block device.
     Block(Block),
-}
-
-impl Attached {
-    /// The host descriptor.
-    pub fn fd(&self) -> &OwnedFd {
-        match self {
-            Attached::Net(n) => &n.fd,
-            Attached::Block(b) => &b.fd,
-        }
-    }
 }
 
 /// Every attached device, by manifest index.
@@ -141,7 +131,14 @@ pub fn resolve(manifest: &Manifest, o: &Options) -> Result<(Vec<usize>, Vec<usiz
 pub fn attach(manifest: &mut Manifest, o: &Options) -> Result<Devices, DeviceError> {
     let (nets, blocks) = resolve(manifest, o)?;
     let mut list = Vec::new();
-    for ((name, src), &i) in o.nets.iter().zip(&nets) {
+    // Inherited descriptors first: once the tender opens a tap or a file,
+    // that could take the number an `@FD` names.
+    let (inherited, opened): (Vec<_>, Vec<_>) = o
+        .nets
+        .iter()
+        .zip(&nets)
+        .partition(|((_, src), _)| matches!(src, crate::cmdline::NetSource::Fd(_)));
+    for ((name, src), &i) in inherited.into_iter().chain(opened) {
         let mac = o.net_macs.iter().find(|(n, _)| n == name).map(|(_, m)| *m);
         let net = net::attach(src, mac).map_err(|e| DeviceError::Net(name.clone(), e))?;
         let e = &mut manifest.entries_mut()[i];

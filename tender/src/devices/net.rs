@@ -36,6 +36,12 @@ pub enum NetError {
     /// `@FD` is not an open descriptor.
     #[error("descriptor {0} is not open")]
     FdNotOpen(i32),
+    /// `@FD` is a file or directory, which frames cannot come from.
+    #[error("descriptor {0} is {1}, not a tap, socket or pipe")]
+    FdNotStream(i32, &'static str),
+    /// `@FD` is a tun (layer 3) or a tap with packet information.
+    #[error("descriptor {0} is {1} ({2}): open it with IFF_TAP | IFF_NO_PI")]
+    FdWrongTun(i32, String, &'static str),
     /// `@FD` could not be made non-blocking.
     #[error("could not make descriptor {0} non-blocking")]
     SetNonblocking(i32, #[source] io::Error),
@@ -53,6 +59,8 @@ pub struct Net {
     pub mtu: u16,
     /// Guest MAC address.
     pub mac: [u8; 6],
+    /// Something the user should know (printed as a warning).
+    pub note: Option<String>,
 }
 
 /// Attach `source`; `mac` is the user's `--net-mac`, else a random one.
@@ -72,21 +80,46 @@ pub fn attach(source: &NetSource, mac: Option<[u8; 6]>) -> Result<Net, NetError>
             (fd, Some(name.clone()))
         }
         NetSource::Fd(n) => {
-            if !sys::fd_is_open(*n) {
-                return Err(NetError::FdNotOpen(*n));
+            let kind = sys::file_type(*n).map_err(|_| NetError::FdNotOpen(*n))?;
+            match kind {
+                libc::S_IFREG => return Err(NetError::FdNotStream(*n, "a regular file")),
+                libc::S_IFDIR => return Err(NetError::FdNotStream(*n, "a directory")),
+                _ => {}
             }
             let fd = sys::adopt_fd(*n);
+            let iface = match sys::tun_info(fd.as_fd()) {
+                Some(t) if !t.is_tap => return Err(NetError::FdWrongTun(*n, t.name, "a tun")),
+                Some(t) if !t.no_pi => {
+                    return Err(NetError::FdWrongTun(
+                        *n,
+                        t.name,
+                        "a tap with packet information",
+                    ))
+                }
+                Some(t) => Some(t.name),
+                None => None,
+            };
             sys::set_nonblocking(fd.as_fd()).map_err(|e| NetError::SetNonblocking(*n, e))?;
-            let iface = sys::tap_name(fd.as_fd());
             (fd, iface)
         }
     };
+    let mut note = None;
     let mtu = match &iface {
         Some(name) => {
             sys::tap_disable_offloads(fd.as_fd())
                 .map_err(|e| NetError::SetOffload(name.clone(), e))?;
-            let mtu = sys::if_mtu(name).map_err(|e| NetError::Mtu(name.clone(), e))?;
-            u16::try_from(mtu).map_err(|_| NetError::MtuRange(name.clone(), mtu))?
+            match sys::if_mtu(name) {
+                Ok(mtu) => u16::try_from(mtu).map_err(|_| NetError::MtuRange(name.clone(), mtu))?,
+                // A tap passed from another network namespace: its name
+                // means nothing here.
+                Err(e) if e.raw_os_error() == Some(libc::ENODEV) => {
+                    note = Some(format!(
+                        "tap {name} is not in this network namespace: MTU {DEFAULT_MTU} assumed"
+                    ));
+                    DEFAULT_MTU
+                }
+                Err(e) => return Err(NetError::Mtu(name.clone(), e)),
+            }
         }
         None => DEFAULT_MTU,
     };
@@ -94,7 +127,7 @@ pub fn attach(source: &NetSource, mac: Option<[u8; 6]>) -> Result<Net, NetError>
         Some(m) => m,
         None => random_mac().map_err(NetError::Random)?,
     };
-    Ok(Net { fd, mtu, mac })
+    Ok(Net { fd, mtu, mac, note })
 }
 
 /// A random MAC address, locally administered and unicast.

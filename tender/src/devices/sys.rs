@@ -61,8 +61,18 @@ pub fn tap_open(name: &str) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
-/// The interface name of a tap descriptor, or `None` if `fd` is not a tap.
-pub fn tap_name(fd: BorrowedFd<'_>) -> Option<String> {
+/// What `TUNGETIFF` says of a tun/tap descriptor.
+pub struct TunInfo {
+    /// Interface name.
+    pub name: String,
+    /// A tap (layer 2), not a tun (layer 3).
+    pub is_tap: bool,
+    /// Frames come without the 4-byte packet information prefix.
+    pub no_pi: bool,
+}
+
+/// The interface of a tun/tap descriptor, or `None` if `fd` is neither.
+pub fn tun_info(fd: BorrowedFd<'_>) -> Option<TunInfo> {
     // SAFETY: ifreq is plain old data; all zeroes is a valid value.
     let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
     // SAFETY: TUNGETIFF writes one ifreq, which ifr is; on a descriptor
@@ -71,9 +81,28 @@ pub fn tap_name(fd: BorrowedFd<'_>) -> Option<String> {
     if rc < 0 {
         return None;
     }
-    // SAFETY: the kernel NUL-terminates ifr_name within IFNAMSIZ.
-    let name = unsafe { CStr::from_ptr(ifr.ifr_name.as_ptr()) };
-    name.to_str().ok().map(str::to_owned)
+    // SAFETY: the kernel NUL-terminates ifr_name within IFNAMSIZ, and set
+    // the flags member.
+    let (name, flags) = unsafe {
+        (
+            CStr::from_ptr(ifr.ifr_name.as_ptr()),
+            ifr.ifr_ifru.ifru_flags,
+        )
+    };
+    Some(TunInfo {
+        name: name.to_string_lossy().into_owned(),
+        is_tap: flags & IFF_TAP != 0,
+        no_pi: flags & IFF_NO_PI != 0,
+    })
+}
+
+/// `S_IFMT` bits of what `fd` refers to.
+pub fn file_type(fd: RawFd) -> io::Result<libc::mode_t> {
+    // SAFETY: st is plain old data, written by fstat on success.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: st is a valid, writable stat buffer.
+    check(unsafe { libc::fstat(fd, &mut st) })?;
+    Ok(st.st_mode & libc::S_IFMT)
 }
 
 /// Turn every offload of a tap off, so no frame larger than MTU + 14 is
@@ -111,12 +140,6 @@ pub fn if_is_up(name: &str) -> io::Result<bool> {
     // SAFETY: the kernel filled the ifru_flags member.
     let flags = unsafe { ifr.ifr_ifru.ifru_flags };
     Ok(flags & libc::IFF_UP as libc::c_short != 0)
-}
-
-/// Whether `fd` is an open descriptor.
-pub fn fd_is_open(fd: RawFd) -> bool {
-    // SAFETY: F_GETFD only queries the descriptor table.
-    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
 }
 
 /// Take ownership of an inherited descriptor the user named with `@FD`.
