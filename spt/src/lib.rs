@@ -34,6 +34,9 @@ pub enum SptError {
     /// The kernel file could not be read.
     #[error("{0}")]
     ReadKernel(String, #[source] io::Error),
+    /// The kernel is not a regular file.
+    #[error("{0}: not a regular file")]
+    NotAFile(String),
     /// The ELF was refused.
     #[error("{0}")]
     Elf(String, #[source] ElfError),
@@ -77,6 +80,11 @@ pub struct Kernel {
 /// Read and validate the kernel for `mem_size` bytes of guest memory.
 pub fn load_kernel(path: PathBuf, mem_size: u64) -> Result<Kernel, SptError> {
     let shown = path.display().to_string();
+    // Only a regular file: a FIFO would block, /dev/zero never end.
+    let meta = std::fs::metadata(&path).map_err(|e| SptError::ReadKernel(shown.clone(), e))?;
+    if !meta.is_file() {
+        return Err(SptError::NotAFile(shown));
+    }
     let file = std::fs::read(&path).map_err(|e| SptError::ReadKernel(shown.clone(), e))?;
     let exe = elf::parse(&file, mem_size).map_err(|e| SptError::Elf(shown.clone(), e))?;
     let abi = notes::spt_abi(&file, &exe).map_err(|e| SptError::Note(shown.clone(), e))?;
@@ -245,8 +253,10 @@ pub fn run(mut k: Kernel, o: &Options) -> Result<std::convert::Infallible, SptEr
     std::mem::forget(event_fds);
     let stack = mem.size() - 8;
     filter.install()?;
-    // SAFETY: entry lies in loaded, executable guest memory (checked by the
-    // ELF parser and mapped by protect), the stack is the top of guest
-    // memory, and the boot info was written at BOOT_INFO_ADDR above.
+    // SAFETY: entry lies inside guest memory above 0x100000 (checked by
+    // the ELF parser, as ABI.md asks; if it is not in an executable segment
+    // the guest faults there, SIGSEGV, like any guest bug), the stack is the
+    // top of guest memory, and the boot info was written at BOOT_INFO_ADDR
+    // above. The tender's own state needed afterwards lives in statics.
     unsafe { launch::jump(entry, stack, solo5_abi::BOOT_INFO_ADDR) }
 }

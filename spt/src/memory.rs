@@ -78,9 +78,9 @@ impl GuestMemory {
 
     /// Guest memory as bytes, from guest address [`GUEST_MIN`].
     fn bytes_mut(&mut self) -> &mut [u8] {
-        // SAFETY: [GUEST_MIN, size) is our private mapping, still
-        // read/write (protections are only narrowed by `protect`, which
-        // consumes the loader), and `&mut self` makes this the only view.
+        // SAFETY: [GUEST_MIN, size) is our private mapping and `&mut self`
+        // makes this the only view. Pages are read/write until `protect`
+        // narrows them; `run` writes nothing after calling `protect`.
         unsafe {
             core::slice::from_raw_parts_mut(GUEST_MIN as *mut u8, (self.size - GUEST_MIN) as usize)
         }

@@ -147,9 +147,9 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Cmdli
 
 fn option(o: &mut Options, arg: &str) -> Result<(), CmdlineError> {
     if let Some(v) = arg.strip_prefix("--mem=") {
-        o.mem_mib = v
-            .parse::<u64>()
-            .ok()
+        o.mem_mib = Some(v)
+            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|v| v.parse::<u64>().ok())
             .filter(|m| (MIN_MEM_MIB..=MAX_MEM_MIB).contains(m))
             .ok_or_else(|| CmdlineError::BadMem(v.to_string()))?;
         return Ok(());

@@ -1,16 +1,10 @@
 //! Bad input gets one clear line on stderr and exit status 1, never a
 //! panic.
 
-use solo5_e2e::{assert_refused, guest, root, spt_run};
+use solo5_e2e::{assert_refused, guest, run_cmd, spt, spt_run, TempDir};
 use std::ffi::OsString;
-
-fn tmp(name: &str, bytes: &[u8]) -> std::path::PathBuf {
-    let dir = root().join("target/e2e-tmp");
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(format!("{}-{name}", std::process::id()));
-    std::fs::write(&p, bytes).unwrap();
-    p
-}
+use std::process::Command;
+use std::time::Duration;
 
 #[test]
 fn no_kernel() {
@@ -30,14 +24,15 @@ fn missing_file() {
 
 #[test]
 fn not_an_elf() {
-    let p = tmp("text", b"this is not an executable\n");
+    let dir = TempDir::new("bad-elf");
+    let p = dir.file("text", b"this is not an executable\n");
     assert_refused(
         "",
         &spt_run(&[&p]),
         None,
         "Invalid or unsupported executable",
     );
-    let empty = tmp("empty", b"");
+    let empty = dir.file("empty", b"");
     assert_refused(
         "",
         &spt_run(&[&empty]),
@@ -52,8 +47,9 @@ fn not_an_elf() {
     );
 }
 
-/// The hello unikernel with its ABI1 note changed to `target`/`version`.
-fn with_abi(target: u32, version: u32) -> std::path::PathBuf {
+/// The hello unikernel with its ABI1 note changed to `target`/`version`,
+/// in `dir`.
+fn with_abi(dir: &TempDir, target: u32, version: u32) -> std::path::PathBuf {
     let mut f = std::fs::read(guest("spt-v2", "hello")).unwrap();
     // The ABI1 note: namesz 6, descsz 16, type ABI1, "Solo5\0\0\0", desc.
     let mut head = Vec::new();
@@ -68,12 +64,13 @@ fn with_abi(target: u32, version: u32) -> std::path::PathBuf {
         + head.len();
     f[at..at + 4].copy_from_slice(&target.to_le_bytes());
     f[at + 4..at + 8].copy_from_slice(&version.to_le_bytes());
-    tmp(&format!("abi-{target}-{version}"), &f)
+    dir.file(&format!("abi-{target}-{version}"), &f)
 }
 
 #[test]
 fn hvt_binary_is_refused() {
-    let p = with_abi(1, 2);
+    let dir = TempDir::new("abi");
+    let p = with_abi(&dir, 1, 2);
     assert_refused(
         "",
         &spt_run(&[&p]),
@@ -84,7 +81,8 @@ fn hvt_binary_is_refused() {
 
 #[test]
 fn unsupported_abi_version_is_refused() {
-    let p = with_abi(2, 3);
+    let dir = TempDir::new("abi");
+    let p = with_abi(&dir, 2, 3);
     assert_refused(
         "",
         &spt_run(&[&p]),
@@ -139,4 +137,65 @@ fn too_little_memory_for_the_guest() {
     assert_eq!(o.status, 255, "{}", o.dump());
     assert!(o.stdout.contains("Not enough memory"), "{}", o.dump());
     assert!(!o.stderr.contains("panicked"), "{}", o.dump());
+}
+
+#[test]
+fn kernel_must_be_a_regular_file() {
+    // A FIFO would block the tender forever, /dev/zero never end.
+    let dir = TempDir::new("fifo");
+    let fifo = dir.path.join("app.spt");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: c is a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    assert_refused("", &spt_run(&[&fifo]), None, "not a regular file");
+    assert_refused(
+        "",
+        &spt_run(&["/dev/zero"]),
+        None,
+        "/dev/zero: not a regular file",
+    );
+}
+
+#[test]
+fn inherited_descriptor_must_carry_frames() {
+    let net: OsString = guest("spt", "net").into();
+    let opt = OsString::from("--net:service0=@3");
+    // fd 3 is a directory (a shell redirection opens it read-only).
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(r#""$0" "$1" "$2" 3</"#)
+        .arg(spt())
+        .arg(&opt)
+        .arg(&net);
+    let o = run_cmd(&mut cmd, Duration::from_secs(30));
+    assert_refused("", &o, Some("service0"), "descriptor 3 is a directory");
+    // Nothing open at fd 3.
+    assert_refused(
+        "",
+        &spt_run(&[opt, net]),
+        Some("service0"),
+        "descriptor 3 is not open",
+    );
+}
+
+#[test]
+fn closed_stdout_never_lands_in_a_disk_image() {
+    // With fd 1 closed, the disk image would otherwise be opened as fd 1
+    // and the console would write into it.
+    let dir = TempDir::new("stdout");
+    let disk = dir.file("disk.img", &vec![0u8; 64 * 1024]);
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(r#""$0" "$1" "$2" >&-"#)
+        .arg(spt())
+        .arg(format!("--block:storage={}", disk.display()))
+        .arg(guest("spt", "blk"));
+    let o = run_cmd(&mut cmd, Duration::from_secs(30));
+    assert_eq!(o.status, 0, "{}", o.dump());
+    let bytes = std::fs::read(&disk).unwrap();
+    assert_eq!(bytes.len(), 64 * 1024);
+    assert!(
+        !bytes.windows(6).any(|w| w == b"Solo5:"),
+        "console output landed in the disk image"
+    );
 }

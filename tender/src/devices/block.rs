@@ -49,6 +49,11 @@ pub struct Block {
 /// Open `path` read/write and check its size against `block_size`.
 pub fn attach(path: &Path, block_size: u64) -> Result<Block, BlockError> {
     let shown = path.display().to_string();
+    // Look before opening: opening some character devices has side effects.
+    let before = std::fs::metadata(path).map_err(|e| BlockError::Open(shown.clone(), e))?;
+    if !before.is_file() && !before.file_type().is_block_device() {
+        return Err(BlockError::NotFileOrDevice(shown));
+    }
     let file: File = OpenOptions::new()
         .read(true)
         .write(true)
