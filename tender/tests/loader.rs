@@ -308,6 +308,49 @@ proptest! {
         let _ = solo5_tender::manifest::Manifest::parse(&bytes);
     }
 
+    /// Valid ELF header, arbitrary program headers (types, offsets, sizes,
+    /// addresses): past the magic check, where the bounds checks matter.
+    #[test]
+    fn random_program_headers_never_panic(
+        phdrs in proptest::collection::vec(any::<u8>(), 4 * 56),
+        small in proptest::collection::vec((0usize..4 * 56, 0u8..8), 0..16),
+    ) {
+        let mut f = good();
+        f[64..64 + 4 * 56].copy_from_slice(&phdrs);
+        // Bias some bytes towards small values: real types, low offsets.
+        for (at, v) in small {
+            f[64 + at] = v;
+        }
+        let _ = load(&f);
+    }
+
+    /// Well-formed manifests (right size, version 1, entry 0 reserved,
+    /// names terminated) with random names, types and `attached` flags:
+    /// valid exactly when no entry is attached and no two devices of one
+    /// type share a name.
+    #[test]
+    fn manifest_validity_matches_the_rules(
+        devices in proptest::collection::vec(
+            ("[ab]{1,2}", prop_oneof![Just(1u32), Just(2u32), Just(7u32)], prop_oneof![9 => Just(0u8), 1 => Just(1u8)]),
+            0..63,
+        )
+    ) {
+        let mut entries = vec![Entry::RESERVED];
+        for (name, kind, attached) in &devices {
+            let mut e = Entry::device(name, *kind);
+            e.attached = *attached;
+            entries.push(e);
+        }
+        let mut valid = devices.iter().all(|(_, _, a)| *a == 0);
+        for (i, (n, k, _)) in devices.iter().enumerate() {
+            if devices[..i].iter().any(|(m, j, _)| m == n && j == k) {
+                valid = false;
+            }
+        }
+        let parsed = solo5_tender::manifest::Manifest::parse(&raw_manifest(&entries));
+        prop_assert_eq!(parsed.is_ok(), valid);
+    }
+
     #[test]
     fn arbitrary_command_lines_never_panic(args in proptest::collection::vec("[-a-z:=@0-9.]{0,24}", 0..8)) {
         let _ = solo5_tender::cmdline::parse(args.into_iter().map(std::ffi::OsString::from));
