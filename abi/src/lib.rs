@@ -11,6 +11,7 @@ pub mod mft;
 pub mod native;
 pub mod note;
 pub mod sptv2;
+pub mod stack;
 
 /// Results of Solo5 calls (`solo5_result_t`).
 pub mod result {

@@ -34,13 +34,14 @@ pub mod kind {
     /// Entry 0 of every manifest.
     pub const RESERVED_FIRST: u32 = 1 << 30;
 
-    /// Upstream's name for a type, as used in error lines and JSON.
+    /// Upstream's name for a type, as used in error lines and JSON
+    /// (`mft_type_to_string`: any other type is "<undefined type>").
     pub const fn name(kind: u32) -> &'static str {
         match kind {
             BLOCK_BASIC => "BLOCK_BASIC",
             NET_BASIC => "NET_BASIC",
             RESERVED_FIRST => "RESERVED_FIRST",
-            _ => "UNKNOWN",
+            _ => "<undefined type>",
         }
     }
 }

@@ -59,7 +59,10 @@ typedef uint64_t solo5_off_t;
  * cmdline: the command line given to the tender after the unikernel,
  *          without the leading --solo5:... options the bindings consumed.
  * [heap_start, heap_start + heap_size): memory the application owns (read,
- *          write, never executable). The initial stack lies above it.
+ *          write, never executable), from the end of the image. The
+ *          initial stack lies above it, at the top of memory, with an
+ *          inaccessible guard range in between (see docs/native-abi.md,
+ *          "Stack and heap"): the stack cannot grow into the heap.
  */
 struct solo5_start_info {
     const char *cmdline;

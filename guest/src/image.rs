@@ -1,8 +1,9 @@
 //! What the SDK puts into the executable and reads back from it: the ABI1
-//! note, the `PT_INTERP` string, and the layout symbols of the linker
-//! script (`ld/spt.ld`).
+//! note, the `PT_INTERP` string, our stack note, and the layout symbols of
+//! the linker script (`ld/spt.ld`).
 
 use solo5_abi::note::AbiNote;
+use solo5_abi::stack;
 
 /// The ABI1 note: which tender and ABI version this binary is for. The
 /// linker script keeps it (`KEEP`, `EXTERN`) in `.note.solo5.abi`, which
@@ -25,6 +26,64 @@ pub(crate) const ABI_NOTE: AbiNote =
 #[link_section = ".interp"]
 static SOLO5_INTERP: [u8; 20] = *b"/nonexistent/solo5/\0";
 
+/// Bytes of the `PROT_NONE` guard range below the stack that the stack
+/// note asks for: 64 KiB, so that a frame of less than that (C code built
+/// without stack probes) cannot step over it. Rust code probes every page
+/// of a large frame.
+pub const GUARD_SIZE: u64 = 64 << 10;
+
+/// The stack note (`solo5_abi::stack`), as the linker completes it: the
+/// stack size and the image end are link-time addresses (absolute symbols
+/// of the linker script), hence the pointers where `StackDesc` has `u64`s.
+#[repr(C)]
+struct StackNote {
+    n_namesz: u32,
+    n_descsz: u32,
+    n_type: u32,
+    name: [u8; 12],
+    stack_size: *const u8,
+    guard_size: u64,
+    image_end: *const u8,
+}
+
+// SAFETY: the note is never written and the pointers are never
+// dereferenced: they are numbers the linker fills in.
+unsafe impl Sync for StackNote {}
+
+const _: () = assert!(core::mem::size_of::<StackNote>() == stack::NOTE_SIZE);
+const _: () = assert!(core::mem::offset_of!(StackNote, stack_size) == stack::DESC_OFFSET);
+const _: () = assert!(
+    core::mem::offset_of!(StackNote, guard_size)
+        == stack::DESC_OFFSET + core::mem::offset_of!(stack::StackDesc, guard_size)
+);
+const _: () = assert!(
+    core::mem::offset_of!(StackNote, image_end)
+        == stack::DESC_OFFSET + core::mem::offset_of!(stack::StackDesc, image_end)
+);
+
+#[cfg(not(test))]
+extern "C" {
+    static _end: u8;
+    static __solo5_stack_size: u8;
+}
+
+/// Tells the tender the stack size, the guard size and the image end, so
+/// that it makes the guard range `PROT_NONE` (docs/native-abi.md). The
+/// linker script keeps it in `.note.solo5rs.stack`, its own `PT_NOTE`.
+#[cfg(not(test))]
+#[no_mangle]
+#[used]
+#[link_section = ".note.solo5rs.stack"]
+static SOLO5_STACK_NOTE: StackNote = StackNote {
+    n_namesz: stack::NAME.len() as u32,
+    n_descsz: stack::DESC_SIZE,
+    n_type: stack::TYPE_STACK1,
+    name: stack::NAME_PADDED,
+    stack_size: &raw const __solo5_stack_size,
+    guard_size: GUARD_SIZE,
+    image_end: &raw const _end,
+};
+
 /// Addresses of the executable's parts, from the linker script.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Layout {
@@ -36,6 +95,8 @@ pub(crate) struct Layout {
     pub erodata: usize,
     /// End of the image (after .bss), page aligned.
     pub end: usize,
+    /// Bytes of stack at the top of guest memory (page aligned).
+    pub stack_size: usize,
     /// The TLS initialisation image (.tdata) start.
     pub tdata: usize,
     /// Its length.
@@ -56,15 +117,14 @@ pub(crate) fn layout() -> Layout {
         static _stext: u8;
         static _etext: u8;
         static _erodata: u8;
-        static _end: u8;
         static _stdata: u8;
         static _etdata: u8;
         static _etbss: u8;
         static _tls_align: u8;
     }
     // Only the addresses of these symbols mean something; nothing is read
-    // through them. The two alignments are absolute symbols: their
-    // "address" is the value.
+    // through them. The stack size and the TLS alignment are absolute
+    // symbols: their "address" is the value.
     macro_rules! addr {
         ($s:ident) => {
             // SAFETY: taking the address of a linker-defined symbol reads
@@ -78,6 +138,7 @@ pub(crate) fn layout() -> Layout {
         etext: addr!(_etext),
         erodata: addr!(_erodata),
         end: addr!(_end),
+        stack_size: addr!(__solo5_stack_size),
         tdata,
         tdata_len: addr!(_etdata) - tdata,
         tls_memsz: addr!(_etbss) - tdata,
@@ -95,6 +156,7 @@ pub(crate) fn layout() -> Layout {
         etext: 0x104000,
         erodata: 0x106000,
         end: 0x109000,
+        stack_size: 0x40000,
         tdata: TDATA.as_ptr() as usize,
         tdata_len: 8,
         tls_memsz: 16,

@@ -88,7 +88,7 @@ pub use block::{Block, BlockInfo};
 pub use clock::yield_until;
 pub use handle::{Error, Handle, HandleSet, Handles};
 pub use net::{Net, NetInfo};
-pub use start::{StartInfo, STACK_SIZE};
+pub use start::{StartInfo, GUARD_SIZE};
 
 /// Exit status of a successful application.
 pub const EXIT_SUCCESS: i32 = 0;

@@ -10,26 +10,42 @@
 //!    table, which shows that table functions never touch TLS);
 //! 3. takes the leading `--solo5:LEVEL` options off the command line;
 //! 4. prints the banner and the memory map at `info` level;
-//! 5. computes the heap: from the end of the image (`kernel_end`) rounded
-//!    up to a page, to [`STACK_SIZE`] below the top of memory;
+//! 5. computes the heap from the image's own end (the linker's `_end`,
+//!    as upstream's bindings do: the guest never depends on how the tender
+//!    counts a `.bss`-only segment; the boot info's `kernel_end` only
+//!    moves it up should a section lie past `_end`) up to the guard range
+//!    below the stack (see [`MemoryMap`]), and stops with "Not enough
+//!    memory" if there is too little;
 //! 6. calls `solo5_app_main` (a C application defines it; [`crate::main!`]
 //!    defines it for a Rust one) and exits with its return value.
+//!
+//! # Memory layout
+//! ```text
+//! _end (page aligned)                                     mem_size
+//! | heap ------------> | guard (PROT_NONE) | <------------ stack |
+//!                      ^ heap end          ^ mem_size - stack_size
+//! ```
+//! The stack is `__solo5_stack_size` bytes (linker script, default 256
+//! KiB) at the top; below it [`GUARD_SIZE`] bytes that our tender makes
+//! inaccessible, as the stack note asks (`solo5_abi::stack`): a stack
+//! overflow faults there (SIGSEGV, exit status 139) instead of running
+//! into the heap. The heap is everything from `_end` to the guard; the
+//! allocator of the `alloc` feature never hands out a byte past it, so
+//! running out of heap is a failed allocation, never a write into the
+//! stack.
 
 use core::ffi::{c_char, CStr};
 
 use solo5_abi::PAGE_SIZE;
 
 use crate::image::Layout;
+pub use crate::image::GUARD_SIZE;
 use crate::log::{self, Level};
 
-/// Bytes at the top of guest memory kept for the stack the application
-/// starts on; the heap ends there. 1 MiB, as upstream's bindings reserve no
-/// less for their own use.
-pub const STACK_SIZE: u64 = 1 << 20;
-
-/// The least heap the bindings start an application with (as upstream:
-/// 512 KiB).
-const MIN_HEAP: u64 = 512 << 10;
+/// The least free memory (heap, guard and stack together, from `_end` to
+/// the top) the bindings start an application with: 512 KiB, upstream's
+/// floor.
+const MIN_FREE: u64 = 512 << 10;
 
 /// Start of day information for the application (`struct
 /// solo5_start_info` of `solo5.h`, same layout).
@@ -107,27 +123,45 @@ macro_rules! main {
 pub(crate) struct MemoryMap {
     pub mem_size: u64,
     pub layout: Layout,
+    /// First byte of the heap: `_end` (or `kernel_end`, if higher)
+    /// rounded up to a page.
     pub heap_start: u64,
+    /// End of the heap (exclusive) = start of the guard range; 0 when the
+    /// guard and the stack do not fit in memory.
     pub heap_end: u64,
 }
 
 impl MemoryMap {
-    /// The heap for an image ending at `kernel_end` (or at the linker's
-    /// `_end`, if that is higher) in `mem_size` bytes of memory.
+    /// The heap for the image of `layout` in `mem_size` bytes of memory.
+    /// The image ends at `_end`; `kernel_end` (the end of the segments the
+    /// tender loaded) counts only if it is higher, which the linker script
+    /// never lets happen: it is a bound, not the source.
     pub fn new(mem_size: u64, kernel_end: u64, layout: Layout) -> MemoryMap {
-        let end = kernel_end.max(layout.end as u64);
+        let end = (layout.end as u64).max(kernel_end);
         let heap_start = end.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+        let heap_end = mem_size.saturating_sub(layout.stack_size as u64 + GUARD_SIZE);
         MemoryMap {
             mem_size,
             layout,
             heap_start,
-            heap_end: mem_size.saturating_sub(STACK_SIZE),
+            heap_end,
         }
     }
 
-    /// Whether the heap is large enough to start the application.
+    /// Whether there is enough memory to start the application: at least
+    /// [`MIN_FREE`] above the image, and room for the stack and its guard.
     pub fn heap_ok(&self) -> bool {
-        self.heap_end >= self.heap_start + MIN_HEAP
+        self.mem_size >= self.heap_start + MIN_FREE && self.heap_end >= self.heap_start
+    }
+
+    /// Start of the stack's guard range (= end of the heap).
+    pub fn guard_start(&self) -> u64 {
+        self.heap_end
+    }
+
+    /// Lowest address of the stack (= end of the guard range).
+    pub fn stack_start(&self) -> u64 {
+        self.heap_end + GUARD_SIZE
     }
 
     /// Prints the banner and memory map like upstream's bindings.
@@ -168,6 +202,20 @@ impl MemoryMap {
             "Solo5:       heap >= {:#x} < stack < {:#x}\n",
             self.heap_start, self.mem_size
         ));
+        if self.heap_ok() {
+            log::log(
+                Level::Debug,
+                format_args!(
+                    "Solo5:       heap @ ({:#x} - {:#x}), guard @ ({:#x} - {:#x}), stack @ ({:#x} - {:#x})\n",
+                    self.heap_start,
+                    self.heap_end - 1,
+                    self.guard_start(),
+                    self.stack_start() - 1,
+                    self.stack_start(),
+                    self.mem_size - 1
+                ),
+            );
+        }
     }
 }
 
@@ -234,20 +282,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn heap_starts_on_the_page_after_the_image() {
+    fn heap_runs_from_the_image_end_to_the_guard() {
         let layout = crate::image::layout();
-        let m = MemoryMap::new(512 << 20, 0x108123, layout);
+        let m = MemoryMap::new(2 << 20, 0x105000, layout);
+        // From _end (0x109000 in the host layout), whatever lower
+        // kernel_end the tender computed (a .bss it did not load).
         assert_eq!(m.heap_start, 0x109000);
-        assert_eq!(m.heap_end, (512 << 20) - STACK_SIZE);
+        assert_eq!(MemoryMap::new(2 << 20, 0, layout).heap_start, 0x109000);
+        // A kernel_end past _end (a section the linker put after it) moves
+        // the heap up.
+        assert_eq!(
+            MemoryMap::new(2 << 20, 0x10a008, layout).heap_start,
+            0x10b000
+        );
+        assert_eq!(m.heap_end, (2 << 20) - 0x40000 - GUARD_SIZE);
+        assert_eq!(m.guard_start(), m.heap_end);
+        assert_eq!(m.stack_start(), (2 << 20) - 0x40000);
         assert!(m.heap_ok());
-        // kernel_end below _end: _end wins.
-        let m = MemoryMap::new(512 << 20, 0x100000, layout);
-        assert_eq!(m.heap_start, 0x109000);
-        // Too little memory.
-        let m = MemoryMap::new(0x109000 + STACK_SIZE + 0x1000, 0x109000, layout);
-        assert!(!m.heap_ok());
-        let m = MemoryMap::new(0x10000, 0x109000, layout);
-        assert!(!m.heap_ok());
+        // An unaligned _end starts the heap on the next page.
+        let mut l = layout;
+        l.end = 0x108123;
+        assert_eq!(MemoryMap::new(2 << 20, 0x105000, l).heap_start, 0x109000);
+    }
+
+    #[test]
+    fn too_little_memory_is_refused() {
+        let layout = crate::image::layout();
+        // Exactly upstream's floor: 512 KiB above the image.
+        assert!(MemoryMap::new(0x109000 + MIN_FREE, 0x105000, layout).heap_ok());
+        assert!(!MemoryMap::new(0x109000 + MIN_FREE - PAGE_SIZE, 0x105000, layout).heap_ok());
+        // A stack that does not fit with its guard, whatever the floor.
+        let mut l = layout;
+        l.stack_size = 1 << 20;
+        assert!(!MemoryMap::new(2 << 20, 0x105000, l).heap_ok());
+        assert!(MemoryMap::new(3 << 20, 0x105000, l).heap_ok());
+        // Less memory than stack and guard together.
+        assert!(!MemoryMap::new(0x10000, 0x105000, layout).heap_ok());
+        assert_eq!(MemoryMap::new(0x10000, 0x105000, layout).heap_end, 0);
     }
 
     #[test]

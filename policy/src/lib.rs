@@ -31,6 +31,7 @@
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
 compile_error!("solo5-policy builds x86_64 Linux seccomp filters only");
 
+pub mod hvt;
 mod rules;
 mod sys;
 #[cfg(test)]
@@ -115,7 +116,8 @@ pub enum Error {
 /// [`Policy::compile`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
-    abi: Abi,
+    /// Tender and ABI, for the header line (`solo5-spt, native ABI`).
+    title: String,
     rules: Vec<Rule>,
 }
 
@@ -123,7 +125,7 @@ pub struct Policy {
 /// block device smaller than one block simply gets no rule.
 pub fn build(abi: &Abi, devices: &Devices) -> Policy {
     Policy {
-        abi: *abi,
+        title: format!("solo5-spt, {abi}"),
         rules: rules::for_abi(abi, devices),
     }
 }
@@ -139,7 +141,7 @@ impl fmt::Display for Policy {
     /// exit_group                                       # solo5_exit, solo5_abort
     /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "# seccomp policy of solo5-spt, {}, x86_64", self.abi)?;
+        writeln!(f, "# seccomp policy of {}, x86_64", self.title)?;
         writeln!(
             f,
             "# any other system call or argument kills the process (SIGSYS, exit status 159)"
@@ -240,6 +242,14 @@ impl Filter {
     pub fn install(&self) -> Result<(), Error> {
         sys::set_no_new_privs().map_err(Error::SetNoNewPrivs)?;
         sys::set_mode_filter(&self.program).map_err(Error::SetModeFilter)
+    }
+
+    /// Installs the filter on every thread of the process at once
+    /// (`SECCOMP_FILTER_FLAG_TSYNC`), after `prctl(PR_SET_NO_NEW_PRIVS)`.
+    /// Threads created later inherit it. Does not allocate.
+    pub fn install_all_threads(&self) -> Result<(), Error> {
+        sys::set_no_new_privs().map_err(Error::SetNoNewPrivs)?;
+        sys::set_mode_filter_all_threads(&self.program).map_err(Error::SetModeFilter)
     }
 
     /// The number of BPF instructions.

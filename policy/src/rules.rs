@@ -24,6 +24,7 @@ pub(crate) enum Syscall {
     ArchPrctl,
     TimerfdSettime,
     EpollPwait,
+    Ioctl,
 }
 
 impl Syscall {
@@ -40,6 +41,7 @@ impl Syscall {
             Syscall::ArchPrctl => libc::SYS_arch_prctl,
             Syscall::TimerfdSettime => libc::SYS_timerfd_settime,
             Syscall::EpollPwait => libc::SYS_epoll_pwait,
+            Syscall::Ioctl => libc::SYS_ioctl,
         }
     }
 
@@ -56,6 +58,7 @@ impl Syscall {
             Syscall::ArchPrctl => "arch_prctl",
             Syscall::TimerfdSettime => "timerfd_settime",
             Syscall::EpollPwait => "epoll_pwait",
+            Syscall::Ioctl => "ioctl",
         }
     }
 }

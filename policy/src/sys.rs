@@ -55,3 +55,34 @@ pub(crate) fn set_mode_filter(program: &[libc::sock_filter]) -> io::Result<()> {
         Err(io::Error::last_os_error())
     }
 }
+
+/// `seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog)`:
+/// the filter goes on every thread of the process in one step, or on none.
+pub(crate) fn set_mode_filter_all_threads(program: &[libc::sock_filter]) -> io::Result<()> {
+    let Ok(len) = u16::try_from(program.len()) else {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    };
+    let prog = libc::sock_fprog {
+        len,
+        // The kernel only reads the program (it copies it before returning).
+        filter: program.as_ptr().cast_mut(),
+    };
+    // SAFETY: as in set_mode_filter: `prog` points to `len` initialized
+    // instructions that outlive the call, which copies them; the flag only
+    // asks the kernel to apply them to all threads.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::c_ulong::from(libc::SECCOMP_SET_MODE_FILTER),
+            libc::SECCOMP_FILTER_FLAG_TSYNC,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    match ret {
+        0 => Ok(()),
+        // A positive value is the id of a thread that could not take the
+        // filter (it has an incompatible one of its own).
+        r if r > 0 => Err(io::Error::from_raw_os_error(libc::ESRCH)),
+        _ => Err(io::Error::last_os_error()),
+    }
+}

@@ -58,8 +58,12 @@ fn main() -> ExitCode {
         Err(e) => return fail("command line", &e),
     };
     let mem_size = o.mem_mib << 20;
-    let mut k = match solo5_spt::load_kernel(o.kernel.clone(), mem_size) {
+    let mut k = match solo5_spt::load_kernel(o.kernel.clone()) {
         Ok(k) => k,
+        Err(e) => return fail("load", &e),
+    };
+    let exe = match solo5_tender::elf::load(&k.file, mem_size) {
+        Ok(exe) => exe,
         Err(e) => return fail("load", &e),
     };
     let t1 = Instant::now();
@@ -72,10 +76,17 @@ fn main() -> ExitCode {
         Ok(m) => m,
         Err(e) => return fail("memory", &e),
     };
-    if !mem.load(&k.exe, &k.file) {
+    if !mem.load(&exe, &k.file) {
         return fail("memory", &"could not load the kernel");
     }
-    if let Err(e) = mem.protect(&k.exe, o.x_exec_heap) {
+    let guard = match launch::stack_guard(&k.path, &k.file, mem_size, exe.kernel_end) {
+        Ok(g) => g,
+        Err(e) => return fail("memory", &e),
+    };
+    if let Err(e) = mem.protect(&exe, o.x_exec_heap) {
+        return fail("memory", &e);
+    }
+    if let Err(e) = launch::protect_guard(guard) {
         return fail("memory", &e);
     }
     let t3 = Instant::now();

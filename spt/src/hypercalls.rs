@@ -5,16 +5,23 @@
 //! only (`sys`), never allocate, panic or unwind, touch no thread-local,
 //! check every argument the guest gives them, and answer with Solo5 result
 //! codes. Their state is written once, before the jump, into [`STATE`].
+//!
+//! Every buffer must lie in guest memory with the access the call needs
+//! ([`layout`]): a read-only page of the guest passed as an output buffer
+//! is `EINVAL`, not a fault of the tender.
+
+pub mod layout;
 
 use crate::sys;
 use crate::vdso::ClockGettime;
 use solo5_abi::mft::MAX_ENTRIES;
 use solo5_abi::native::{Hypercalls, HYPERCALLS_MAGIC, HYPERCALLS_VERSION};
 use solo5_abi::result::{AGAIN, EINVAL, EUNSPEC, OK};
-use solo5_abi::GUEST_MIN;
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
+
+pub use layout::{Access, Layout};
 
 /// Ethernet header length: a frame is at most MTU + 14 bytes.
 pub const ETHER_HLEN: usize = 14;
@@ -45,8 +52,8 @@ pub enum Device {
 
 /// Everything the table functions need, fixed before the jump.
 pub struct HostState {
-    /// End of guest memory.
-    pub mem_size: u64,
+    /// Guest memory, and which parts of it are not read/write.
+    pub layout: Layout,
     /// The vDSO's clock_gettime, if found.
     pub vdso_clock: Option<ClockGettime>,
     /// Devices by manifest index.
@@ -115,12 +122,22 @@ pub fn install(state: HostState) -> bool {
 const WARN_EOF: &[u8] = b"Solo5: spt: net device closed by the host (end of file or hang-up); it will not be reported ready again\n";
 
 impl HostState {
-    /// Whether `[addr, addr + len)` lies inside guest memory.
-    fn in_guest(&self, addr: u64, len: usize) -> bool {
-        addr >= GUEST_MIN
-            && addr
-                .checked_add(len as u64)
-                .is_some_and(|end| end <= self.mem_size)
+    /// The same state with each `(start, end, flags)` of `segments` (the
+    /// loaded segments: page-aligned bounds, `PF_*` flags) recorded in its
+    /// layout, so no table function writes into a read-only one.
+    pub fn with_segments(mut self, segments: impl IntoIterator<Item = (u64, u64, u32)>) -> Self {
+        self.layout = self.layout.with_segments(segments);
+        self
+    }
+
+    /// Whether the guest lets the tender read `[addr, addr + len)`.
+    fn readable(&self, addr: u64, len: usize) -> bool {
+        self.layout.allows(addr, len, Access::Read)
+    }
+
+    /// Whether the guest lets the tender write `[addr, addr + len)`.
+    fn writable(&self, addr: u64, len: usize) -> bool {
+        self.layout.allows(addr, len, Access::Write)
     }
 
     fn device(&self, handle: u64) -> Device {
@@ -169,13 +186,13 @@ fn is_dead(index: usize) -> bool {
 
 unsafe extern "C" fn console_write(buf: *const u8, len: usize) {
     let Some(st) = STATE.get() else { return };
-    if !st.in_guest(buf as u64, len) {
+    if !st.readable(buf as u64, len) {
         return;
     }
     let mut done = 0;
     while done < len {
-        // SAFETY: [buf, buf + len) lies inside guest memory (checked above),
-        // which stays mapped; the kernel only reads it.
+        // SAFETY: [buf, buf + len) is readable guest memory (checked
+        // above), which stays mapped; the kernel only reads it.
         let r = unsafe { sys::write(1, buf.wrapping_add(done), len - done) };
         if r == -(libc::EINTR as isize) {
             continue;
@@ -215,8 +232,10 @@ unsafe extern "C" fn solo5_yield(deadline: u64, ready_set: *mut u64) {
         }
     }
     unpause(st, paused);
-    if st.in_guest(ready_set as u64, 8) {
-        // SAFETY: 8 bytes at ready_set lie inside guest memory (checked).
+    // A ready set the tender may not write is ignored: yield has no
+    // result to say EINVAL with.
+    if st.writable(ready_set as u64, 8) {
+        // SAFETY: 8 bytes at ready_set are writable guest memory (checked).
         unsafe { ready_set.write_unaligned(ready) };
     }
 }
@@ -289,13 +308,13 @@ unsafe extern "C" fn net_read(
     let Device::Net { fd, .. } = st.device(handle) else {
         return EINVAL;
     };
-    if !st.in_guest(buf as u64, size) || !st.in_guest(read_size as u64, 8) {
+    if !st.writable(buf as u64, size) || !st.writable(read_size as u64, 8) {
         return EINVAL;
     }
     if is_dead(handle as usize) {
         return EUNSPEC;
     }
-    // SAFETY: [buf, buf + size) lies inside guest memory (checked above).
+    // SAFETY: [buf, buf + size) is writable guest memory (checked above).
     let r = unsafe { sys::read(fd, buf, size) };
     if r == -(libc::EAGAIN as isize) || r == -(libc::EINTR as isize) {
         return AGAIN;
@@ -308,7 +327,8 @@ unsafe extern "C" fn net_read(
     if r < 0 {
         return EUNSPEC;
     }
-    // SAFETY: read_size points to 8 bytes inside guest memory (checked).
+    // SAFETY: read_size points to 8 writable bytes of guest memory
+    // (checked above).
     unsafe { read_size.write_unaligned(r as usize) };
     OK
 }
@@ -320,10 +340,10 @@ unsafe extern "C" fn net_write(handle: u64, buf: *const u8, size: usize) -> u32 
     let Device::Net { fd, mtu } = st.device(handle) else {
         return EINVAL;
     };
-    if size > usize::from(mtu) + ETHER_HLEN || !st.in_guest(buf as u64, size) {
+    if size > usize::from(mtu) + ETHER_HLEN || !st.readable(buf as u64, size) {
         return EINVAL;
     }
-    // SAFETY: [buf, buf + size) lies inside guest memory (checked above).
+    // SAFETY: [buf, buf + size) is readable guest memory (checked above).
     let r = unsafe { sys::write(fd, buf, size) };
     if r == size as isize {
         OK
@@ -332,8 +352,16 @@ unsafe extern "C" fn net_write(handle: u64, buf: *const u8, size: usize) -> u32 
     }
 }
 
-/// Check a block request; the device's fd when it is valid.
-fn block_check(st: &HostState, handle: u64, offset: u64, buf: u64, size: usize) -> Option<i32> {
+/// Check a block request whose buffer the tender accesses as `access`;
+/// the device's fd when it is valid.
+fn block_check(
+    st: &HostState,
+    handle: u64,
+    offset: u64,
+    buf: u64,
+    size: usize,
+    access: Access,
+) -> Option<i32> {
     let Device::Block {
         fd,
         block_size,
@@ -346,17 +374,17 @@ fn block_check(st: &HostState, handle: u64, offset: u64, buf: u64, size: usize) 
     let in_range = capacity
         .checked_sub(block_size)
         .is_some_and(|last| offset <= last);
-    (aligned && in_range && st.in_guest(buf, size)).then_some(fd)
+    (aligned && in_range && st.layout.allows(buf, size, access)).then_some(fd)
 }
 
 unsafe extern "C" fn block_read(handle: u64, offset: u64, buf: *mut u8, size: usize) -> u32 {
     let Some(st) = STATE.get() else {
         return EUNSPEC;
     };
-    let Some(fd) = block_check(st, handle, offset, buf as u64, size) else {
+    let Some(fd) = block_check(st, handle, offset, buf as u64, size, Access::Write) else {
         return EINVAL;
     };
-    // SAFETY: [buf, buf + size) lies inside guest memory (block_check).
+    // SAFETY: [buf, buf + size) is writable guest memory (block_check).
     let r = unsafe { sys::pread(fd, buf, size, offset) };
     if r == size as isize {
         OK
@@ -369,10 +397,10 @@ unsafe extern "C" fn block_write(handle: u64, offset: u64, buf: *const u8, size:
     let Some(st) = STATE.get() else {
         return EUNSPEC;
     };
-    let Some(fd) = block_check(st, handle, offset, buf as u64, size) else {
+    let Some(fd) = block_check(st, handle, offset, buf as u64, size, Access::Read) else {
         return EINVAL;
     };
-    // SAFETY: [buf, buf + size) lies inside guest memory (block_check).
+    // SAFETY: [buf, buf + size) is readable guest memory (block_check).
     let r = unsafe { sys::pwrite(fd, buf, size, offset) };
     if r == size as isize {
         OK

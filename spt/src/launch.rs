@@ -1,9 +1,11 @@
-//! The last steps before the guest runs: boot info, signal handlers,
-//! capabilities, and the jump onto a fresh stack.
+//! The last steps before the guest runs: boot info, the stack guard,
+//! signal handlers, capabilities, and the jump onto a fresh stack.
 
 use crate::memory::GuestMemory;
 use solo5_abi::{native, sptv2, BOOT_INFO_ADDR};
+use solo5_tender::stack_note::{self, Guard, StackNoteError};
 use std::io;
+use std::path::Path;
 use thiserror::Error;
 
 /// What can fail in the last steps.
@@ -18,6 +20,52 @@ pub enum LaunchError {
     /// Dropping a capability set failed.
     #[error("could not drop capabilities ({0})")]
     DropCaps(&'static str, #[source] caps::errors::CapsError),
+    /// The kernel's stack note is malformed.
+    #[error("{0}")]
+    StackNote(String, #[source] StackNoteError),
+    /// mprotect of the stack guard failed.
+    #[error("could not protect the stack guard at {0:#x}")]
+    Guard(u64, #[source] io::Error),
+}
+
+/// The guard range the kernel at `path` (bytes `file`) asks for below its
+/// stack, placed for `mem_size` bytes of guest memory and loaded segments
+/// ending at `kernel_end` (docs/native-abi.md, "Stack and heap"). `None`
+/// for a kernel without a stack note (any upstream one: no guard, as
+/// upstream) or when the guard would not lie above the image (the guest
+/// then stops with "Not enough memory" by itself).
+pub fn stack_guard(
+    path: &Path,
+    file: &[u8],
+    mem_size: u64,
+    kernel_end: u64,
+) -> Result<Option<Guard>, LaunchError> {
+    let note = stack_note::find(file)
+        .map_err(|e| LaunchError::StackNote(path.display().to_string(), e))?;
+    Ok(note.and_then(|d| stack_note::guard(&d, mem_size, kernel_end)))
+}
+
+/// Make the guard range inaccessible (`PROT_NONE`). Called after the
+/// segments got their permissions (and after `--x-exec-heap` made the rest
+/// of guest memory executable), so nothing widens it again.
+pub fn protect_guard(guard: Option<Guard>) -> Result<(), LaunchError> {
+    let Some(g) = guard else {
+        return Ok(());
+    };
+    // SAFETY: stack_note::guard placed [start, end) page aligned, above the
+    // image and below mem_size: inside guest memory, which holds no Rust
+    // object of ours; nothing of the tender touches it afterwards.
+    let rc = unsafe {
+        libc::mprotect(
+            g.start as *mut libc::c_void,
+            (g.end - g.start) as usize,
+            libc::PROT_NONE,
+        )
+    };
+    if rc != 0 {
+        return Err(LaunchError::Guard(g.start, io::Error::last_os_error()));
+    }
+    Ok(())
 }
 
 /// View a `#[repr(C)]` boot info struct as bytes.

@@ -20,7 +20,7 @@ use solo5_abi::mft::MAX_ENTRIES;
 use solo5_policy::{Abi, Policy};
 use solo5_tender::cmdline::Options;
 use solo5_tender::devices::{self, Attached, DeviceError, Devices, Net};
-use solo5_tender::elf::{self, ElfError, Executable};
+use solo5_tender::elf::{self, ElfError};
 use solo5_tender::manifest::Manifest;
 use solo5_tender::notes::{self, NoteError, SptAbi};
 use std::io;
@@ -32,7 +32,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum SptError {
     /// The kernel file could not be read.
-    #[error("{0}")]
+    #[error("{0}: Could not open")]
     ReadKernel(String, #[source] io::Error),
     /// The kernel is not a regular file.
     #[error("{0}: not a regular file")]
@@ -71,14 +71,14 @@ pub struct Kernel {
     pub abi: SptAbi,
     /// Its manifest.
     pub manifest: Manifest,
-    /// Its segments and entry point.
-    pub exe: Executable,
     /// The file's bytes.
     pub file: Vec<u8>,
 }
 
-/// Read and validate the kernel for `mem_size` bytes of guest memory.
-pub fn load_kernel(path: PathBuf, mem_size: u64) -> Result<Kernel, SptError> {
+/// Read the kernel and check its notes: the ABI it asks for and its
+/// manifest, as upstream does before it looks at the device options. Its
+/// segments are checked later, against the memory size ([`run`]).
+pub fn load_kernel(path: PathBuf) -> Result<Kernel, SptError> {
     let shown = path.display().to_string();
     // Only a regular file: a FIFO would block, /dev/zero never end.
     let meta = std::fs::metadata(&path).map_err(|e| SptError::ReadKernel(shown.clone(), e))?;
@@ -86,14 +86,12 @@ pub fn load_kernel(path: PathBuf, mem_size: u64) -> Result<Kernel, SptError> {
         return Err(SptError::NotAFile(shown));
     }
     let file = std::fs::read(&path).map_err(|e| SptError::ReadKernel(shown.clone(), e))?;
-    let exe = elf::parse(&file, mem_size).map_err(|e| SptError::Elf(shown.clone(), e))?;
-    let abi = notes::spt_abi(&file, &exe).map_err(|e| SptError::Note(shown.clone(), e))?;
-    let manifest = notes::manifest(&file, &exe).map_err(|e| SptError::Note(shown, e))?;
+    let abi = notes::spt_abi(&file).map_err(|e| SptError::Note(shown.clone(), e))?;
+    let manifest = notes::manifest(&file).map_err(|e| SptError::Note(shown, e))?;
     Ok(Kernel {
         path,
         abi,
         manifest,
-        exe,
         file,
     })
 }
@@ -170,7 +168,7 @@ pub fn policy_for(k: &mut Kernel, o: &Options) -> Result<Policy, SptError> {
 
 fn host_state(mem_size: u64, devices: &Devices) -> HostState {
     let mut st = HostState {
-        mem_size,
+        layout: hypercalls::Layout::new(mem_size),
         vdso_clock: vdso::clock_gettime(),
         devices: [Device::None; MAX_ENTRIES],
         pollfds: [libc::pollfd {
@@ -212,11 +210,14 @@ pub fn run(mut k: Kernel, o: &Options) -> Result<std::convert::Infallible, SptEr
     let mem_size = o.mem_mib << 20;
     let devices = attach(&mut k.manifest, o)?;
     let mut mem = GuestMemory::map(mem_size)?;
-    if !mem.load(&k.exe, &k.file) {
+    let exe =
+        elf::load(&k.file, mem_size).map_err(|e| SptError::Elf(k.path.display().to_string(), e))?;
+    if !mem.load(&exe, &k.file) {
         return Err(SptError::Load(k.path.display().to_string()));
     }
-    let entry = k.exe.entry;
-    let kernel_end = k.exe.kernel_end;
+    let entry = exe.entry;
+    let kernel_end = exe.kernel_end;
+    let guard = launch::stack_guard(&k.path, &k.file, mem_size, kernel_end)?;
     // The file's bytes are in guest memory now.
     drop(k.file);
     let (abi, event_fds) = match k.abi {
@@ -229,7 +230,16 @@ pub fn run(mut k: Kernel, o: &Options) -> Result<std::convert::Infallible, SptEr
             let table = &hypercalls::TABLE as *const _ as u64;
             launch::write_native_boot_info(&mut mem, kernel_end, &m.to_bytes(), &o.cmdline, table)?;
             // run() is the only caller and runs once per process.
-            let _first = hypercalls::install(host_state(mem_size, &devices));
+            // The guard below the stack is neither readable nor writable:
+            // a buffer there is refused like one in a read-only segment.
+            let guard_range = guard.as_ref().map(|g| (g.start, g.end, 0));
+            let segments = exe
+                .segments
+                .iter()
+                .map(|s| (s.start, s.end, s.flags))
+                .chain(guard_range);
+            let st = host_state(mem_size, &devices).with_segments(segments);
+            let _first = hypercalls::install(st);
             (Abi::Native, None)
         }
         SptAbi::V2 => {
@@ -240,7 +250,8 @@ pub fn run(mut k: Kernel, o: &Options) -> Result<std::convert::Infallible, SptEr
             (Abi::SptV2 { epollfd, timerfd }, Some(ev))
         }
     };
-    mem.protect(&k.exe, o.x_exec_heap)?;
+    mem.protect(&exe, o.x_exec_heap)?;
+    launch::protect_guard(guard)?;
     if o.x_exec_heap {
         eprintln!("solo5-spt: warning: --x-exec-heap: the guest heap is writable and executable");
     }

@@ -55,7 +55,7 @@ fn tender_main() -> Result<(), ()> {
         }
         Err(e) => return fail(&e),
     };
-    let mut kernel = match solo5_spt::load_kernel(o.kernel.clone(), o.mem_mib << 20) {
+    let mut kernel = match solo5_spt::load_kernel(o.kernel.clone()) {
         Ok(k) => k,
         Err(e) => return fail(&e),
     };

@@ -3,7 +3,7 @@
 //! segment by segment with exactly their permissions. No page is ever
 //! writable and executable unless the user asks for `--x-exec-heap`.
 
-use solo5_abi::{GUEST_MIN, PAGE_SIZE};
+use solo5_abi::GUEST_MIN;
 use solo5_tender::elf::{Executable, PF_R, PF_W, PF_X};
 use std::io;
 use thiserror::Error;
@@ -113,11 +113,9 @@ impl GuestMemory {
     /// over a running unikernel (`cp` keeps the inode) would change or
     /// crash it (tried: it did).
     pub fn load(&mut self, exe: &Executable, file: &[u8]) -> bool {
-        exe.segments.iter().all(|s| {
-            let (off, len) = (s.offset as usize, s.filesz as usize);
-            file.get(off..off + len)
-                .is_some_and(|src| self.write(s.vaddr, src))
-        })
+        exe.segments
+            .iter()
+            .all(|s| self.write(s.vaddr, s.bytes(file)))
     }
 
     /// Give each segment exactly its permissions. With `exec_heap`, the
@@ -135,10 +133,11 @@ impl GuestMemory {
             if s.flags & PF_X != 0 {
                 prot |= libc::PROT_EXEC;
             }
-            mprotect(s.page_start(), s.page_end(), prot)?;
+            mprotect(s.start, s.end, prot)?;
         }
         if exec_heap {
-            let heap = exe.kernel_end.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+            // kernel_end is page aligned: every loaded segment ends on a page.
+            let heap = exe.kernel_end.max(solo5_abi::LOAD_MIN);
             mprotect(
                 heap,
                 self.size,

@@ -5,7 +5,8 @@
 pub mod cmdline;
 pub mod devices;
 pub mod elf;
-pub mod elftool;
 pub mod manifest;
 pub mod notes;
+pub mod privileges;
 pub mod report;
+pub mod stack_note;

@@ -13,7 +13,7 @@ pub enum ManifestError {
 }
 
 /// A validated manifest (ABI.md section 2): entry 0 is the reserved entry,
-/// every name is NUL-terminated and unique for its type. Device types are
+/// every name is NUL-terminated. Names may repeat. Device types are
 /// not checked here, as upstream: a type no tender knows can never be
 /// attached, which the tender reports by name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,14 +42,10 @@ impl Manifest {
         if first.kind != kind::RESERVED_FIRST || !first.name().is_empty() {
             return Err(Invalid);
         }
-        for (i, e) in entries.iter().enumerate() {
+        // As upstream: names need not be unique (only the first of a
+        // name and type can be attached), nor be of any alphabet.
+        for e in &entries {
             if e.name[mft::NAME_MAX] != 0 || e.attached != 0 {
-                return Err(Invalid);
-            }
-            let dup = entries[..i]
-                .iter()
-                .any(|o| o.kind == e.kind && o.name() == e.name());
-            if i > 0 && dup {
                 return Err(Invalid);
             }
         }
@@ -152,10 +148,6 @@ mod tests {
         cases.push(b);
         let mut b = good.clone();
         b[8 + 104 + off::ATTACHED] = 1; // attached
-        cases.push(b);
-        let mut b = good.clone();
-        b[8 + 208..8 + 208 + 9].copy_from_slice(b"service0\0");
-        b[8 + 208 + off::TYPE] = 2; // duplicate net name
         cases.push(b);
         for (i, c) in cases.iter().enumerate() {
             assert_eq!(Manifest::parse(c), Err(ManifestError::Invalid), "case {i}");

@@ -1,22 +1,71 @@
 //! Solo5 ELF notes: ABI1 (which tender, which ABI version) and MFT1 (the
-//! manifest), found by walking the `PT_NOTE` segments (ABI.md section 2).
+//! manifest), found as upstream's `elf_load_note` finds them (ABI.md
+//! section 2, ABI-DETAILS.md section 1 rows 5, 6 and 17): only the first
+//! note header of each `PT_NOTE` segment is read, and the first Solo5 note of
+//! the wanted type ends the walk. Same verdicts, same messages.
 
-use crate::elf::{u32_at, Executable};
+use crate::elf::{self, ElfError, Header, PT_NOTE};
 use crate::manifest::{Manifest, ManifestError};
 use solo5_abi::mft;
 use solo5_abi::note::{self, target, version, AbiDesc};
 use thiserror::Error;
 
-/// Note header: namesz, descsz, type.
-const NOTE_HDR: usize = 12;
+/// `Elf64_Nhdr`: namesz, descsz, type.
+const NHDR: u64 = 12;
+/// A Solo5 note header: `Elf64_Nhdr` + "Solo5\0" padded to 8.
+const SOLO5_NHDR: u64 = 20;
+/// Upstream's largest ABI1 descriptor (`ABI1_NOTE_MAX_SIZE`).
+pub const ABI1_MAX_DESC: u64 = 32;
+/// Alignment of the ABI1 descriptor's data (no padding).
+const ABI1_ALIGN: u64 = 4;
+/// Alignment of the manifest inside the MFT1 descriptor (4 bytes of pad).
+const MFT1_ALIGN: u64 = 8;
+/// Bytes of the ABI1 descriptor a tender reads: target and version.
+/// Upstream reads them whatever the size (past its buffer when the
+/// descriptor is shorter); we refuse a shorter one.
+const ABI1_MIN_DATA: u64 = 8;
 
-/// Why the notes of an executable were refused.
+/// Why the notes of an executable were refused. `Display` is upstream's
+/// text, printed after `PROG: KERNEL: `.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum NoteError {
-    /// A Solo5 note whose descriptor is empty, too large for its type or
-    /// larger than its segment.
-    #[error("note does not fall within valid size")]
-    BadSize,
+    /// The ELF header or program header table was refused.
+    #[error(transparent)]
+    Elf(#[from] ElfError),
+    /// A `PT_NOTE` too small to hold any note header.
+    #[error(
+        "invalid executable: phdr[{0}].p_filesz note does not fall within valid size ({1} < 12)"
+    )]
+    SegmentTooSmall(usize, u64),
+    /// A note header at an offset no file can have.
+    #[error("phdr[{0}] pread_in_full returned 18446744073709551615")]
+    HeaderReadFailed(usize),
+    /// The file ends inside a note header.
+    #[error("phdr[{0}] bytes read mismatches note size ({1} != 20)")]
+    HeaderShort(usize, usize),
+    /// A Solo5 note of the wanted type with an empty or oversized
+    /// descriptor.
+    #[error(
+        "invalid executable: phdr[{0}] note does not fall within valid size ({1} < 1 || {1} > {2})"
+    )]
+    DescSize(usize, u32, u64),
+    /// The descriptor runs past its segment.
+    #[error("invalid executable: phdr[{0}] note does not fall within valid size ({1} < {2})")]
+    DescPastSegment(usize, u64, u64),
+    /// The descriptor is no larger than its internal padding (upstream's
+    /// literal `INV_EXE:`, and its wrapped-around size).
+    #[error("INV_EXE: phdr[{0}] note does not fall within valid size ({1} <= 0 || {1} > {2})")]
+    DescPad(usize, u64, u32),
+    /// A descriptor at an offset no file can have.
+    #[error("phdr[{0}] pread_in_full for note_data returned 18446744073709551615 < 0")]
+    DescReadFailed(usize),
+    /// The file ends inside the descriptor.
+    #[error("phdr[{0}] bytes read mismatches note size ({1} != {2})")]
+    DescShort(usize, usize, u64),
+    /// An ABI1 descriptor too short to hold target and version (upstream
+    /// reads past its buffer here; we refuse).
+    #[error("invalid executable: phdr[{0}] note does not fall within valid size ({1} < 8)")]
+    AbiTooShort(usize, u64),
     /// No ABI1 note.
     #[error("No Solo5 ABI information found in executable")]
     NoAbi,
@@ -34,6 +83,105 @@ pub enum NoteError {
     Manifest(#[from] ManifestError),
 }
 
+/// A Solo5 note found: which program header, and its data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Found<'a> {
+    /// Index of its `PT_NOTE` program header.
+    pub phdr: usize,
+    /// The descriptor after its internal padding.
+    pub data: &'a [u8],
+}
+
+/// Find the Solo5 note of type `n_type` as upstream's `elf_load_note`
+/// does: descriptor at most `max_desc` bytes, data aligned to `align`
+/// (a power of two) from the note's start.
+pub fn find<'a>(
+    file: &'a [u8],
+    hdr: &Header,
+    n_type: u32,
+    align: u64,
+    max_desc: u64,
+) -> Result<Option<Found<'a>>, NoteError> {
+    for (i, p) in hdr.phdrs.iter().enumerate() {
+        if p.p_type != PT_NOTE {
+            continue;
+        }
+        if p.filesz < NHDR {
+            return Err(NoteError::SegmentTooSmall(i, p.filesz));
+        }
+        if p.filesz < SOLO5_NHDR {
+            continue;
+        }
+        let h = elf::pread(file, p.offset, SOLO5_NHDR).ok_or(NoteError::HeaderReadFailed(i))?;
+        if h.len() as u64 != SOLO5_NHDR {
+            return Err(NoteError::HeaderShort(i, h.len()));
+        }
+        let word = |o: usize| u32::from_le_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]);
+        let (namesz, descsz, ty) = (word(0), word(4), word(8));
+        // strncmp(name, "Solo5", 6): the bytes up to and including the NUL.
+        if namesz as usize != note::NAME.len() || h[12..18] != note::NAME[..] || ty != n_type {
+            continue;
+        }
+        if descsz < 1 || u64::from(descsz) > max_desc {
+            return Err(NoteError::DescSize(i, descsz, max_desc));
+        }
+        let need = SOLO5_NHDR + u64::from(descsz);
+        if p.filesz < need {
+            return Err(NoteError::DescPastSegment(i, p.filesz, need));
+        }
+        let data_off = (SOLO5_NHDR + align - 1) & !(align - 1);
+        let size = u64::from(descsz).wrapping_sub(data_off - SOLO5_NHDR);
+        if size == 0 || size > u64::from(descsz) {
+            return Err(NoteError::DescPad(i, size, descsz));
+        }
+        // p.offset <= i64::MAX: the header was read from there.
+        let data =
+            elf::pread(file, p.offset + data_off, size).ok_or(NoteError::DescReadFailed(i))?;
+        if data.len() as u64 != size {
+            return Err(NoteError::DescShort(i, data.len(), size));
+        }
+        return Ok(Some(Found { phdr: i, data }));
+    }
+    Ok(None)
+}
+
+/// The ABI1 descriptor of an executable, if it has one. Reserved fields
+/// past a short descriptor read as zero.
+pub fn abi(file: &[u8]) -> Result<Option<AbiDesc>, NoteError> {
+    let hdr = elf::header(file, "note")?;
+    let Some(f) = find(file, &hdr, note::TYPE_ABI1, ABI1_ALIGN, ABI1_MAX_DESC)? else {
+        return Ok(None);
+    };
+    if (f.data.len() as u64) < ABI1_MIN_DATA {
+        return Err(NoteError::AbiTooShort(f.phdr, f.data.len() as u64));
+    }
+    let word = |i: usize| elf::u32_at(f.data, i * 4).unwrap_or(0);
+    Ok(Some(AbiDesc {
+        abi_target: word(0),
+        abi_version: word(1),
+        reserved0: word(2),
+        reserved1: word(3),
+    }))
+}
+
+/// Check that an executable is for `tender` (`"spt"`, `"hvt"`): target
+/// first, then version, with upstream's lines.
+pub fn check_abi(
+    file: &[u8],
+    want_target: u32,
+    want_version: u32,
+    tender: &'static str,
+) -> Result<AbiDesc, NoteError> {
+    let a = abi(file)?.ok_or(NoteError::NoAbi)?;
+    if a.abi_target != want_target {
+        return Err(NoteError::WrongTarget(tender));
+    }
+    if a.abi_version != want_version {
+        return Err(NoteError::UnsupportedVersion(a.abi_version));
+    }
+    Ok(a)
+}
+
 /// The ABI a binary asks for, among those solo5-spt runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SptAbi {
@@ -43,75 +191,11 @@ pub enum SptAbi {
     V2,
 }
 
-/// Find the descriptor of the first Solo5 note of type `n_type`, bounded by
-/// `max_desc`. Notes of other owners or types are skipped.
-pub fn find<'a>(
-    file: &'a [u8],
-    exe: &Executable,
-    n_type: u32,
-    max_desc: usize,
-) -> Result<Option<&'a [u8]>, NoteError> {
-    for seg in &exe.notes {
-        // parse() checked that the segment lies inside the file.
-        let Some(data) = file.get(seg.offset..seg.offset + seg.size) else {
-            continue;
-        };
-        let mut at = 0usize;
-        while at + NOTE_HDR <= data.len() {
-            let (Some(namesz), Some(descsz), Some(ty)) =
-                (u32_at(data, at), u32_at(data, at + 4), u32_at(data, at + 8))
-            else {
-                break;
-            };
-            let name_off = at + NOTE_HDR;
-            let desc_off = name_off.saturating_add(align4(namesz as usize));
-            let next = desc_off.saturating_add(align4(descsz as usize));
-            let owner = data.get(name_off..name_off.saturating_add(namesz as usize));
-            if owner == Some(&note::NAME[..]) && ty == n_type {
-                let descsz = descsz as usize;
-                if descsz == 0 || descsz > max_desc {
-                    return Err(NoteError::BadSize);
-                }
-                return match data.get(desc_off..desc_off.saturating_add(descsz)) {
-                    Some(desc) => Ok(Some(desc)),
-                    None => Err(NoteError::BadSize),
-                };
-            }
-            if next <= at || next > data.len() {
-                break;
-            }
-            at = next;
-        }
-    }
-    Ok(None)
-}
-
-fn align4(n: usize) -> usize {
-    n.saturating_add(3) & !3
-}
-
-/// The ABI1 descriptor of an executable, if it has one.
-pub fn abi(file: &[u8], exe: &Executable) -> Result<Option<AbiDesc>, NoteError> {
-    let Some(d) = find(file, exe, note::TYPE_ABI1, note::ABI1_DESC_SIZE as usize)? else {
-        return Ok(None);
-    };
-    if d.len() != note::ABI1_DESC_SIZE as usize {
-        return Err(NoteError::BadSize);
-    }
-    let word = |i: usize| u32_at(d, i * 4).ok_or(NoteError::BadSize);
-    Ok(Some(AbiDesc {
-        abi_target: word(0)?,
-        abi_version: word(1)?,
-        reserved0: word(2)?,
-        reserved1: word(3)?,
-    }))
-}
-
-/// Which spt ABI an executable asks for; the upstream error lines when it
+/// Which spt ABI an executable asks for; upstream's error lines when it
 /// asks for something else.
-pub fn spt_abi(file: &[u8], exe: &Executable) -> Result<SptAbi, NoteError> {
-    let abi = abi(file, exe)?.ok_or(NoteError::NoAbi)?;
-    match (abi.abi_target, abi.abi_version) {
+pub fn spt_abi(file: &[u8]) -> Result<SptAbi, NoteError> {
+    let a = abi(file)?.ok_or(NoteError::NoAbi)?;
+    match (a.abi_target, a.abi_version) {
         (target::SPT, version::SPT) => Ok(SptAbi::V2),
         (target::SPT_NATIVE, version::SPT_NATIVE) => Ok(SptAbi::Native),
         (target::SPT | target::SPT_NATIVE, v) => Err(NoteError::UnsupportedVersion(v)),
@@ -119,13 +203,16 @@ pub fn spt_abi(file: &[u8], exe: &Executable) -> Result<SptAbi, NoteError> {
     }
 }
 
+/// The manifest bytes of an executable (after the descriptor's padding),
+/// not yet validated.
+pub fn manifest_bytes(file: &[u8]) -> Result<Option<&[u8]>, NoteError> {
+    let hdr = elf::header(file, "note")?;
+    let max = mft::MAX_NOTE_DESC_SIZE as u64;
+    Ok(find(file, &hdr, note::TYPE_MFT1, MFT1_ALIGN, max)?.map(|f| f.data))
+}
+
 /// The validated manifest of an executable.
-pub fn manifest(file: &[u8], exe: &Executable) -> Result<Manifest, NoteError> {
-    let desc =
-        find(file, exe, note::TYPE_MFT1, mft::MAX_NOTE_DESC_SIZE)?.ok_or(NoteError::NoManifest)?;
-    // The manifest follows 4 bytes of padding inside the descriptor.
-    let bytes = desc
-        .get(mft::NOTE_DESC_PAD..)
-        .ok_or(ManifestError::Invalid)?;
+pub fn manifest(file: &[u8]) -> Result<Manifest, NoteError> {
+    let bytes = manifest_bytes(file)?.ok_or(NoteError::NoManifest)?;
     Ok(Manifest::parse(bytes)?)
 }

@@ -4,7 +4,9 @@
 use std::error::Error;
 
 /// The error chain of `e` as one line (no newline). The " (os error N)"
-/// that std appends to system errors is left out: the message says it.
+/// that std appends to system errors is left out: the message says it. An
+/// error that is several lines by nature (upstream's list of unattached
+/// devices) gets the program's name in front of each.
 pub fn error_line(prog: &str, e: &dyn Error) -> String {
     let mut line = format!("{prog}: {}", clean(e));
     let mut src = e.source();
@@ -13,7 +15,7 @@ pub fn error_line(prog: &str, e: &dyn Error) -> String {
         line.push_str(&clean(s));
         src = s.source();
     }
-    line
+    line.replace('\n', &format!("\n{prog}: "))
 }
 
 fn clean(e: &dyn Error) -> String {

@@ -532,3 +532,19 @@ pub fn assert_refused(what: &str, o: &Outcome, device: Option<&str>, want: &str)
         o.dump()
     );
 }
+
+impl Netns {
+    /// Like [`Netns::new`], with a name that starts with `prefix`, so that
+    /// the namespaces of one suite can be told from another's.
+    pub fn with_prefix(prefix: &str) -> Netns {
+        let name = format!(
+            "{prefix}-{}-{}",
+            std::process::id(),
+            NS_SEQ.fetch_add(1, Ordering::Relaxed)
+        );
+        sh(&format!("ip netns add {name}"));
+        let ns = Netns { name };
+        ns.exec("ip link set lo up");
+        ns
+    }
+}

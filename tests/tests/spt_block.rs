@@ -1,7 +1,8 @@
 //! Block devices end to end, under both spt ABIs: the `blk` unikernel
 //! writes and verifies every block of a file and the file holds exactly
 //! that afterwards; backing storage and sector sizes the tender refuses;
-//! `mft_maxdevices` with 63 files attached.
+//! `mft_maxdevices` with 63 files attached. Every guest runs with
+//! `--mem=2`, upstream's memory floor.
 
 use solo5_e2e::{assert_refused, guest, spt_run, TempDir, FLAVORS};
 use std::ffi::OsString;
@@ -24,8 +25,14 @@ fn expected(size: usize, bs: usize) -> Vec<u8> {
         .collect()
 }
 
+/// Guest memory for every run: upstream's test suite runs at 2 MiB.
+const MEM: &str = "--mem=2";
+
 fn blk_args(flavor: &str, disk: &Path, sector: Option<u64>) -> Vec<OsString> {
-    let mut a: Vec<OsString> = vec![format!("--block:storage={}", disk.display()).into()];
+    let mut a: Vec<OsString> = vec![
+        MEM.into(),
+        format!("--block:storage={}", disk.display()).into(),
+    ];
     if let Some(s) = sector {
         a.push(format!("--block-sector-size:storage={s}").into());
     }
@@ -135,7 +142,7 @@ fn blk_refuses_unusable_storage_and_sector_sizes() {
 fn mft_maxdevices_acquires_63_block_devices() {
     for f in FLAVORS {
         let dir = TempDir::new("maxdevices");
-        let mut args: Vec<OsString> = Vec::new();
+        let mut args: Vec<OsString> = vec![MEM.into()];
         for i in 0..63usize {
             // A different size for each, so each line shows its own file.
             let p = dir.file(&format!("disk{i}"), &vec![0; (i + 1) * 512]);

@@ -1,15 +1,30 @@
 //! What hardening a running guest shows from the outside: no writable and
-//! executable mapping, the seccomp filter on, no capabilities, and the
-//! syscall matrix: only the calls of the policy survive.
+//! executable mapping, the seccomp filter on, no capabilities, the guard
+//! range below the stack, and the syscall matrix: only the calls of the
+//! policy survive. Every guest runs with `--mem=2`, upstream's memory
+//! floor.
 
 use solo5_e2e::{guest, is_root, spt, spt_run, wait, FLAVORS};
+use std::ffi::OsString;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// Run the `time` guest (which sleeps for a few seconds) and hand its
-/// /proc/PID/{maps,status} to `check`.
-fn inspect_running(flavor: &str, check: impl Fn(&str, &str)) {
+/// Guest memory for every run: upstream's test suite runs at 2 MiB.
+const MEM: &str = "--mem=2";
+
+/// `solo5-spt --mem=2 ARGS`.
+fn run(args: &[OsString]) -> solo5_e2e::Outcome {
+    let mut v: Vec<OsString> = vec![MEM.into()];
+    v.extend_from_slice(args);
+    spt_run(&v)
+}
+
+/// Run the `time` guest (which sleeps for a few seconds) with `opts` and
+/// hand its /proc/PID/{maps,status} to `check`.
+fn inspect_running(flavor: &str, opts: &[&str], check: impl Fn(&str, &str)) {
     let child = Command::new(spt())
+        .arg(MEM)
+        .args(opts)
         .arg(guest(flavor, "time"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -37,7 +52,7 @@ fn inspect_running(flavor: &str, check: impl Fn(&str, &str)) {
 #[test]
 fn no_writable_and_executable_mapping() {
     for f in FLAVORS {
-        inspect_running(f, |maps, status| {
+        inspect_running(f, &[], |maps, status| {
             for line in maps.lines() {
                 let perms = line.split_whitespace().nth(1).unwrap();
                 assert!(
@@ -64,7 +79,7 @@ fn capabilities_are_dropped() {
         return;
     }
     for f in FLAVORS {
-        inspect_running(f, |_, status| {
+        inspect_running(f, &[], |_, status| {
             for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
                 let line = status.lines().find(|l| l.starts_with(set)).unwrap();
                 assert!(line.ends_with("0000000000000000"), "{f}: {line}");
@@ -102,10 +117,7 @@ fn allowed(flavor: &str) -> Vec<(u32, Vec<&'static str>, Vec<&'static str>)> {
 
 /// The epoll and timer descriptor numbers, from the printed policy.
 fn event_fds(flavor: &str) -> (String, String) {
-    let o = spt_run(&[
-        std::ffi::OsString::from("--print-policy"),
-        guest(flavor, "syscall").into(),
-    ]);
+    let o = run(&["--print-policy".into(), guest(flavor, "syscall").into()]);
     assert_eq!(o.status, 0, "{}", o.dump());
     let grab = |key: &str| {
         o.stdout
@@ -123,11 +135,7 @@ fn event_fds(flavor: &str) -> (String, String) {
 }
 
 fn run_syscall(flavor: &str, nr: u32, args: &[&str], fds: &(String, String)) -> solo5_e2e::Outcome {
-    let mut v: Vec<std::ffi::OsString> = vec![
-        "--mem=8".into(),
-        guest(flavor, "syscall").into(),
-        nr.to_string().into(),
-    ];
+    let mut v: Vec<OsString> = vec![guest(flavor, "syscall").into(), nr.to_string().into()];
     for a in args {
         v.push(match *a {
             "E" => fds.0.clone().into(),
@@ -135,7 +143,7 @@ fn run_syscall(flavor: &str, nr: u32, args: &[&str], fds: &(String, String)) -> 
             other => other.into(),
         });
     }
-    spt_run(&v)
+    run(&v)
 }
 
 /// x86_64 `uretprobe` and `uprobe`: the kernel exempts them from seccomp.
@@ -199,13 +207,10 @@ fn syscall_matrix() {
 fn x_exec_heap_makes_the_heap_executable_and_says_so() {
     for f in FLAVORS {
         // Without the option, executing from the heap faults...
-        let o = spt_run(&[guest(f, "xnow")]);
+        let o = run(&[guest(f, "xnow").into()]);
         assert_eq!(o.status, 139, "{}", o.dump());
         // ...with it, the code runs (xnow reports that as its failure).
-        let o = spt_run(&[
-            std::ffi::OsString::from("--x-exec-heap"),
-            guest(f, "xnow").into(),
-        ]);
+        let o = run(&["--x-exec-heap".into(), guest(f, "xnow").into()]);
         assert_eq!(o.status, 1, "{}", o.dump());
         assert!(o.stdout.contains("executed code at"), "{}", o.dump());
         assert!(
@@ -214,5 +219,32 @@ fn x_exec_heap_makes_the_heap_executable_and_says_so() {
             "{}",
             o.dump()
         );
+    }
+}
+
+/// The guard range of an SDK guest at `--mem=2`: the stack is the top 256
+/// KiB (the SDK's default `__solo5_stack_size`), the guard the 64 KiB below
+/// it (`solo5_guest::GUARD_SIZE`), as the guest's stack note asks.
+const GUARD_LINE: &str = "001b0000-001c0000 ---p ";
+
+#[test]
+fn the_stack_has_an_inaccessible_guard_below_it() {
+    for f in FLAVORS {
+        for opts in [&[][..], &["--x-exec-heap"][..]] {
+            inspect_running(f, opts, |maps, _| {
+                assert!(
+                    maps.lines().any(|l| l.starts_with(GUARD_LINE)),
+                    "{f} {opts:?}: no PROT_NONE guard at 0x1b0000-0x1c0000:\n{maps}"
+                );
+                // The stack above it is read/write, never executable
+                // unless --x-exec-heap asks.
+                let stack = maps
+                    .lines()
+                    .find(|l| l.starts_with("001c0000-00200000 "))
+                    .unwrap_or_else(|| panic!("{f}: no stack mapping:\n{maps}"));
+                let want = if opts.is_empty() { " rw-p " } else { " rwxp " };
+                assert!(stack.contains(want), "{f} {opts:?}: {stack}");
+            });
+        }
     }
 }

@@ -2,7 +2,8 @@
 //! and `net_mtu` unikernels answer pings from inside a network namespace
 //! of the test's own; the container pattern (`@3`, no capabilities, uid
 //! 65534); capabilities of a root tender; a net descriptor at end of file;
-//! taps that cannot be attached.
+//! taps that cannot be attached. Every guest runs with `--mem=2`,
+//! upstream's memory floor.
 //!
 //! Every namespace is made by the test and removed on drop, failure or not;
 //! no packet leaves it.
@@ -20,9 +21,12 @@ use std::time::{Duration, Instant};
 const SERVING0: &str = "[service0] Serving ping on 10.0.0.2, with MAC: ";
 const SERVING1: &str = "[service1] Serving ping on 10.1.0.2, with MAC: ";
 
-/// Start `solo5-spt OPTS GUEST ARGS` inside `ns`.
+/// Guest memory for every run: upstream's test suite runs at 2 MiB.
+const MEM: &str = "--mem=2";
+
+/// Start `solo5-spt --mem=2 OPTS GUEST ARGS` inside `ns`.
 fn tender(ns: &Netns, opts: &[&str], g: &Path, args: &[&str]) -> Running {
-    Running::spawn(ns.command(&spt()).args(opts).arg(g).args(args))
+    Running::spawn(ns.command(&spt()).arg(MEM).args(opts).arg(g).args(args))
 }
 
 /// Wait until `t` prints `text`; panics with its output if it does not
@@ -204,6 +208,7 @@ fn container_pattern_runs_unprivileged_on_fd_3() {
             ns.command(tap_exec)
                 .args(["tap0", "--"])
                 .arg(&tender)
+                .arg(MEM)
                 .arg("--net:service0=@3")
                 .arg(&g),
         );
@@ -304,7 +309,9 @@ fn idle_at_eof(flavor: &str, kind: &str, fd: OwnedFd) {
     let what = format!("{flavor}: {kind}");
     let what = what.as_str();
     let mut cmd = Command::new(spt());
-    cmd.arg("--net:service0=@3").arg(guest(flavor, "net"));
+    cmd.arg(MEM)
+        .arg("--net:service0=@3")
+        .arg(guest(flavor, "net"));
     pass_as_fd3(&mut cmd, &fd);
     let mut t = Running::spawn(&mut cmd);
     drop(fd);
@@ -422,7 +429,7 @@ fn taps_that_cannot_be_attached() {
 fn net_write_to_a_hung_up_peer_fails_cleanly() {
     for f in FLAVORS {
         let mut cmd = Command::new(spt());
-        cmd.arg("--net:service0=@3").arg(guest(f, "net"));
+        cmd.arg(MEM).arg("--net:service0=@3").arg(guest(f, "net"));
         let fd = socketpair_closed(libc::SOCK_STREAM);
         pass_as_fd3(&mut cmd, &fd);
         let mut t = Running::spawn(&mut cmd);

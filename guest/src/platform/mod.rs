@@ -33,7 +33,9 @@ pub(crate) use sptv2::*;
 pub(crate) struct Boot {
     /// End of guest memory.
     pub mem_size: u64,
-    /// End of the highest loaded segment.
+    /// End of the loaded segments as the tender counts them (`p_filesz
+    /// != 0` only: it may stop short of `.bss`). Only a sanity bound: the
+    /// heap starts at the image's own `_end`.
     pub kernel_end: u64,
     /// NUL-terminated command line (never null).
     pub cmdline: *const u8,

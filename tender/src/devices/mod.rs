@@ -25,9 +25,10 @@ pub enum DeviceError {
     /// An option names a device of the other type.
     #[error("--{0}:{1}: '{1}' is a {2} device, not {3}")]
     WrongType(&'static str, String, &'static str, &'static str),
-    /// A declared device with no option attaching it.
-    #[error("Device '{0}' of type {1} declared but not attached.")]
-    NotAttached(String, &'static str),
+    /// Declared devices with no option attaching them: upstream's line for
+    /// each, then its summary line.
+    #[error("{}All declared devices must be attached. See --help for syntax.", not_attached_lines(.0))]
+    NotAttached(Vec<(String, &'static str)>),
     /// `--net-mac` or `--block-sector-size` for a device that is not
     /// attached by its main option.
     #[error("--{0}:{1} given without --{2}:{1}")]
@@ -41,6 +42,15 @@ pub enum DeviceError {
     /// A block device failed to attach.
     #[error("block '{0}'")]
     Block(String, #[source] BlockError),
+}
+
+/// One line per unattached device; `report::error_line` puts the
+/// program's name in front of each.
+fn not_attached_lines(missing: &[(String, &'static str)]) -> String {
+    missing
+        .iter()
+        .map(|(name, ty)| format!("Device '{name}' of type {ty} declared but not attached.\n"))
+        .collect()
 }
 
 /// What is attached at one manifest index.
@@ -107,11 +117,20 @@ pub fn resolve(manifest: &Manifest, o: &Options) -> Result<(Vec<usize>, Vec<usiz
             return Err(DeviceError::Orphan("block-sector-size", n.clone(), "block"));
         }
     }
-    for (i, e) in manifest.devices() {
-        if !nets.contains(&i) && !blocks.contains(&i) {
-            let name = String::from_utf8_lossy(e.name()).into_owned();
-            return Err(DeviceError::NotAttached(name, kind::name(e.kind)));
-        }
+    // Entries of the reserved types are never devices (upstream skips
+    // every type from RESERVED_FIRST up).
+    let missing: Vec<_> = manifest
+        .devices()
+        .filter(|(i, e)| e.kind < kind::RESERVED_FIRST && !nets.contains(i) && !blocks.contains(i))
+        .map(|(_, e)| {
+            (
+                String::from_utf8_lossy(e.name()).into_owned(),
+                kind::name(e.kind),
+            )
+        })
+        .collect();
+    if !missing.is_empty() {
+        return Err(DeviceError::NotAttached(missing));
     }
     let mut fds: Vec<i32> = Vec::new();
     for (name, src) in &o.nets {

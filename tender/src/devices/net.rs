@@ -1,6 +1,6 @@
 //! Network devices: an existing tap interface, or any inherited descriptor.
 
-use super::sys;
+use super::sys::{self, TunState};
 use crate::cmdline::NetSource;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -42,6 +42,13 @@ pub enum NetError {
     /// `@FD` is a tun (layer 3) or a tap with packet information.
     #[error("descriptor {0} is {1} ({2}): open it with IFF_TAP | IFF_NO_PI")]
     FdWrongTun(i32, String, &'static str),
+    /// `@FD` is `/dev/net/tun` opened but never bound to an interface.
+    #[error("descriptor {0} is /dev/net/tun attached to no interface (TUNGETIFF fails with EBADFD): bind it to a tap with TUNSETIFF (IFF_TAP | IFF_NO_PI) first")]
+    FdUnattachedTun(i32),
+    /// `@FD` does not support poll (`/dev/null`, `/dev/zero`): the guest
+    /// could never wait for frames on it.
+    #[error("descriptor {0}{1} cannot be polled, so the guest could never wait for frames on it")]
+    FdNotPollable(i32, String, #[source] io::Error),
     /// `@FD` could not be made non-blocking.
     #[error("could not make descriptor {0} non-blocking")]
     SetNonblocking(i32, #[source] io::Error),
@@ -88,17 +95,24 @@ pub fn attach(source: &NetSource, mac: Option<[u8; 6]>) -> Result<Net, NetError>
             }
             let fd = sys::adopt_fd(*n);
             let iface = match sys::tun_info(fd.as_fd()) {
-                Some(t) if !t.is_tap => return Err(NetError::FdWrongTun(*n, t.name, "a tun")),
-                Some(t) if !t.no_pi => {
+                TunState::Unattached => return Err(NetError::FdUnattachedTun(*n)),
+                TunState::Attached(t) if !t.is_tap => {
+                    return Err(NetError::FdWrongTun(*n, t.name, "a tun"))
+                }
+                TunState::Attached(t) if !t.no_pi => {
                     return Err(NetError::FdWrongTun(
                         *n,
                         t.name,
                         "a tap with packet information",
                     ))
                 }
-                Some(t) => Some(t.name),
-                None => None,
+                TunState::Attached(t) => Some(t.name),
+                TunState::NotTun => None,
             };
+            sys::check_pollable(fd.as_fd()).map_err(|e| {
+                let what = sys::fd_path(*n).map_or_else(String::new, |p| format!(" ({p})"));
+                NetError::FdNotPollable(*n, what, e)
+            })?;
             sys::set_nonblocking(fd.as_fd()).map_err(|e| NetError::SetNonblocking(*n, e))?;
             (fd, iface)
         }
@@ -140,10 +154,62 @@ pub fn random_mac() -> io::Result<[u8; 6]> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use std::os::fd::{FromRawFd, IntoRawFd};
+
+    /// Attach an open file of ours as `@FD`; attach takes the descriptor.
+    fn attach_fd(f: std::fs::File) -> Result<Net, NetError> {
+        attach(&NetSource::Fd(f.into_raw_fd()), None)
+    }
+
+    #[test]
+    fn unpollable_descriptors_are_refused_with_their_path() {
+        for path in ["/dev/null", "/dev/zero"] {
+            let f = std::fs::File::open(path).unwrap();
+            match attach_fd(f) {
+                Err(e @ NetError::FdNotPollable(_, _, _)) => {
+                    let text = e.to_string();
+                    assert!(
+                        text.contains(&format!("({path}) cannot be polled")),
+                        "{text}"
+                    );
+                    let src = std::error::Error::source(&e).unwrap().to_string();
+                    assert!(src.starts_with("Operation not permitted"), "{src}");
+                }
+                other => panic!("{path}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn unattached_tun_is_refused() {
+        let Ok(f) = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .open("/dev/net/tun")
+        else {
+            eprintln!("SKIP: cannot open /dev/net/tun");
+            return;
+        };
+        assert!(matches!(attach_fd(f), Err(NetError::FdUnattachedTun(_))));
+    }
+
+    #[test]
+    fn a_pipe_is_pollable_and_not_a_tun() {
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 writes two descriptors into fds.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: the write end was just created and is ours alone.
+        drop(unsafe { OwnedFd::from_raw_fd(fds[1]) });
+        let net = attach(&NetSource::Fd(fds[0]), Some([2, 0, 0, 0, 0, 1])).unwrap();
+        assert_eq!(net.mtu, DEFAULT_MTU);
+        assert_eq!(net.mac, [2, 0, 0, 0, 0, 1]);
+    }
+
     #[test]
     fn random_mac_is_local_unicast() {
         for _ in 0..64 {
-            let m = super::random_mac().unwrap();
+            let m = random_mac().unwrap();
             assert_eq!(m[0] & 0x01, 0, "unicast");
             assert_eq!(m[0] & 0x02, 0x02, "locally administered");
         }

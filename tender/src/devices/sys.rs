@@ -71,15 +71,33 @@ pub struct TunInfo {
     pub no_pi: bool,
 }
 
-/// The interface of a tun/tap descriptor, or `None` if `fd` is neither.
-pub fn tun_info(fd: BorrowedFd<'_>) -> Option<TunInfo> {
+/// What `TUNGETIFF` says of a descriptor.
+pub enum TunState {
+    /// Not a tun/tap descriptor at all (a socket, a pipe...).
+    NotTun,
+    /// `/dev/net/tun` opened but bound to no interface (`TUNSETIFF` never
+    /// done): the kernel answers `EBADFD`, its poll reports an error
+    /// forever, and no frame can ever come from it.
+    Unattached,
+    /// Bound to an interface.
+    Attached(TunInfo),
+}
+
+/// Whether `fd` is a tun/tap descriptor, and if so which interface it is
+/// bound to.
+pub fn tun_info(fd: BorrowedFd<'_>) -> TunState {
     // SAFETY: ifreq is plain old data; all zeroes is a valid value.
     let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
     // SAFETY: TUNGETIFF writes one ifreq, which ifr is; on a descriptor
     // that is not a tun/tap it fails without writing.
     let rc = unsafe { libc::ioctl(fd.as_raw_fd(), TUNGETIFF, &mut ifr) };
     if rc < 0 {
-        return None;
+        // Only the tun driver answers TUNGETIFF with EBADFD (tun_get()
+        // found no interface); anything else means "not a tun".
+        return match io::Error::last_os_error().raw_os_error() {
+            Some(libc::EBADFD) => TunState::Unattached,
+            _ => TunState::NotTun,
+        };
     }
     // SAFETY: the kernel NUL-terminates ifr_name within IFNAMSIZ, and set
     // the flags member.
@@ -89,11 +107,37 @@ pub fn tun_info(fd: BorrowedFd<'_>) -> Option<TunInfo> {
             ifr.ifr_ifru.ifru_flags,
         )
     };
-    Some(TunInfo {
+    TunState::Attached(TunInfo {
         name: name.to_string_lossy().into_owned(),
         is_tap: flags & IFF_TAP != 0,
         no_pi: flags & IFF_NO_PI != 0,
     })
+}
+
+/// Whether `fd` supports poll: add it to a scratch epoll set, as the spt
+/// v2 ABI's set and the native `yield` would need. Files whose driver has
+/// no poll method (`/dev/null`, `/dev/zero`, regular files) give `EPERM`.
+pub fn check_pollable(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: no pointers; the result is checked.
+    let ep = check(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+    // SAFETY: ep was just created by us and is owned by nobody else.
+    let ep = unsafe { OwnedFd::from_raw_fd(ep) };
+    let mut ev = libc::epoll_event {
+        events: libc::EPOLLIN as u32,
+        u64: 0,
+    };
+    // SAFETY: ev is a valid epoll_event for the duration of the call; the
+    // scratch set is closed on return, which removes fd from it.
+    check(unsafe { libc::epoll_ctl(ep.as_raw_fd(), libc::EPOLL_CTL_ADD, fd.as_raw_fd(), &mut ev) })
+        .map(|_| ())
+}
+
+/// What `/proc/self/fd/N` links to (`/dev/null`, `socket:[1234]`), if
+/// /proc says.
+pub fn fd_path(fd: RawFd) -> Option<String> {
+    std::fs::read_link(format!("/proc/self/fd/{fd}"))
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
 }
 
 /// `S_IFMT` bits of what `fd` refers to.

@@ -8,22 +8,23 @@
 //! `mft_abi.h` macros produce: header, 4 bytes of padding inside the
 //! descriptor, then `struct mft` with the reserved entry 0 first.
 
-use super::spec::{self, Spec, SpecError};
+use crate::spec::{self, Spec, SpecError};
 use solo5_abi::mft::{self, kind};
 use solo5_abi::note;
 use std::fmt::Write as _;
-use std::fs;
-use std::io::{self, Write as _};
+use std::fs::{self, File};
+use std::io::{self, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
-/// Why `gen-manifest` failed. No output file is left behind in any case.
+/// Why `gen-manifest` failed. No output file is left behind by a failed
+/// run, and an existing one is left as it was.
 #[derive(Debug, Error)]
 pub enum GenError {
     /// The source could not be read.
     #[error("{}: Could not open for reading", path.display())]
     Read {
-        /// The source path.
+        /// The source path (`-`: standard input).
         path: PathBuf,
         /// The I/O error.
         #[source]
@@ -32,7 +33,7 @@ pub enum GenError {
     /// The source is not a valid manifest.
     #[error("{}:{line}", path.display())]
     Spec {
-        /// The source path.
+        /// The source path (`-`: standard input).
         path: PathBuf,
         /// Line of the offending value.
         line: usize,
@@ -43,7 +44,7 @@ pub enum GenError {
     /// The output could not be written.
     #[error("{}: Could not open for writing", path.display())]
     Write {
-        /// The output path.
+        /// The output path (`-`: standard output).
         path: PathBuf,
         /// The I/O error.
         #[source]
@@ -51,47 +52,113 @@ pub enum GenError {
     },
 }
 
-/// Read the manifest source at `source` and write the C file to `output`,
-/// through a temporary file in the same directory that is renamed into
-/// place only once complete.
-pub fn gen_manifest(source: &Path, output: &Path) -> Result<(), GenError> {
-    let text = fs::read(source).map_err(|e| GenError::Read {
-        path: source.to_owned(),
-        source: e,
-    })?;
-    let spec = spec::parse(&text).map_err(|SpecError { line, problem }| GenError::Spec {
-        path: source.to_owned(),
-        line,
-        problem,
-    })?;
-    write_atomically(output, c_source(&spec).as_bytes()).map_err(|e| GenError::Write {
-        path: output.to_owned(),
-        source: e,
-    })
+/// `-`, upstream's name for standard input (SOURCE) or standard output
+/// (OUTPUT).
+pub const STDIO: &str = "-";
+
+fn is_stdio(path: &Path) -> bool {
+    path.as_os_str() == STDIO
 }
 
-fn write_atomically(output: &Path, bytes: &[u8]) -> io::Result<()> {
-    let name = output
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".{}.tmp", std::process::id()));
-    let tmp = output.with_file_name(tmp_name);
-    let result = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .and_then(|mut f| {
-            f.write_all(bytes)?;
-            f.sync_all()
-        })
-        .and_then(|()| fs::rename(&tmp, output));
-    if result.is_err() {
-        // Best effort: the temporary file may not even exist.
-        let _ = fs::remove_file(&tmp);
+/// Read the manifest source at `source` and write the C file to `output`;
+/// either may be `-` for standard input or output. As upstream, the source
+/// is opened first, then the output, then the source is parsed: each step's
+/// error wins over the later ones. Unlike upstream, a source that fails to
+/// parse leaves no empty or partial C file behind.
+pub fn gen_manifest(source: &Path, output: &Path) -> Result<(), GenError> {
+    let read_err = |e| GenError::Read {
+        path: source.to_owned(),
+        source: e,
+    };
+    let write_err = |e| GenError::Write {
+        path: output.to_owned(),
+        source: e,
+    };
+    let text = if is_stdio(source) {
+        let mut text = Vec::new();
+        io::stdin().lock().read_to_end(&mut text).map(|_| text)
+    } else {
+        fs::read(source)
     }
-    result
+    .map_err(read_err)?;
+    let mut out = if is_stdio(output) {
+        Output::Stdout
+    } else {
+        Output::open(output).map_err(write_err)?
+    };
+    let spec = match spec::parse(&text) {
+        Ok(spec) => spec,
+        Err(SpecError { line, problem }) => {
+            out.discard(output);
+            return Err(GenError::Spec {
+                path: source.to_owned(),
+                line,
+                problem,
+            });
+        }
+    };
+    let c = c_source(&spec);
+    let written = match &mut out {
+        Output::Stdout => {
+            let mut stdout = io::stdout().lock();
+            stdout.write_all(c.as_bytes()).and_then(|()| stdout.flush())
+        }
+        // Only a regular file has old contents to cut; a FIFO, a terminal
+        // or /dev/stdout takes the bytes as they come.
+        Output::File { file, .. } => file
+            .metadata()
+            .and_then(|m| if m.is_file() { file.set_len(0) } else { Ok(()) })
+            .and_then(|()| file.write_all(c.as_bytes())),
+    };
+    if let Err(e) = written {
+        out.discard(output);
+        return Err(write_err(e));
+    }
+    Ok(())
+}
+
+/// Where the C file goes.
+enum Output {
+    /// Standard output.
+    Stdout,
+    /// A file, opened before the source is parsed so that an unwritable
+    /// OUTPUT is reported first, as upstream does.
+    File {
+        /// The open file, not truncated yet.
+        file: File,
+        /// Whether this run created it (and so removes it on failure).
+        created: bool,
+    },
+}
+
+impl Output {
+    fn open(path: &Path) -> io::Result<Output> {
+        let mut opts = fs::OpenOptions::new();
+        opts.write(true);
+        match opts.clone().create_new(true).open(path) {
+            Ok(file) => Ok(Output::File {
+                file,
+                created: true,
+            }),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let file = opts.open(path)?;
+                Ok(Output::File {
+                    file,
+                    created: false,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Give up: remove the file if this run created it. An existing file
+    /// has not been truncated yet unless the write itself failed.
+    fn discard(self, path: &Path) {
+        if let Output::File { created: true, .. } = self {
+            // Best effort: the error being reported matters more.
+            let _ = fs::remove_file(path);
+        }
+    }
 }
 
 /// The C source defining the MFT1 note for `spec`.
@@ -199,7 +266,7 @@ pub fn note_bytes(spec: &Spec) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::Manifest;
+    use solo5_tender::manifest::Manifest;
     use spec::Device;
 
     fn spec() -> Spec {

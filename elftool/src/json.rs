@@ -1,6 +1,8 @@
-//! A small, strict JSON parser for manifest sources (RFC 8259), keeping the
-//! line each value starts on so that errors can point at it the way
-//! upstream's elftool does (`SOURCE:LINE: ...`).
+//! A small, strict JSON parser for manifest sources (RFC 8259), keeping a
+//! line for each value so that errors point at the line upstream's elftool
+//! names (`SOURCE:LINE: ...`): for an object member, the line of its `:`;
+//! for an array element, the line it starts on; the top-level value is
+//! line 1.
 //!
 //! Stricter than upstream's parser on purpose: separators are required,
 //! nothing may follow the top-level value, object keys must be unique and
@@ -13,10 +15,12 @@ use thiserror::Error;
 /// limit keeps hostile input from exhausting the stack.
 pub const MAX_DEPTH: usize = 64;
 
-/// A parsed JSON value and the line (1-based) where it starts.
+/// A parsed JSON value and its line (1-based).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Value {
-    /// Line of the first character of the value.
+    /// Where upstream places the value: the line of the `:` before it in
+    /// an object, the line of its first character in an array, 1 for the
+    /// top-level value.
     pub line: usize,
     /// The value.
     pub kind: Kind,
@@ -122,7 +126,8 @@ pub fn parse(text: &[u8]) -> Result<Value, Error> {
         at: 0,
         line: 1,
     };
-    let v = p.value(0)?;
+    let mut v = p.value(0)?;
+    v.line = 1;
     p.skip_ws();
     match p.peek() {
         None => Ok(v),
@@ -242,7 +247,9 @@ impl Parser<'_> {
                 b':' => {}
                 c => return Err(self.unexpected(c)),
             }
-            let v = self.value(depth)?;
+            let line = self.line;
+            let mut v = self.value(depth)?;
+            v.line = line;
             members.push((key, v));
             self.skip_ws();
             match self.next()? {
@@ -382,15 +389,16 @@ mod tests {
             kind(r#""a\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00""#),
             Ok(Kind::String("a\"\\/\u{8}\u{c}\n\r\t\u{e9}\u{1f600}".into()))
         );
-        let v = parse(b"{\n \"a\": [\n 1,\n 2 ]\n}").unwrap();
+        let v = parse(b"\n{\n \"a\": [\n 1,\n 2 ], \"b\"\n:\n\n3\n}").unwrap();
+        assert_eq!(v.line, 1);
         let Kind::Object(m) = v.kind else {
             panic!("not an object")
         };
-        assert_eq!(m[0].1.line, 2);
+        assert_eq!((m[0].1.line, m[1].1.line), (3, 6));
         let Kind::Array(a) = &m[0].1.kind else {
             panic!("not an array")
         };
-        assert_eq!((a[0].line, a[1].line), (3, 4));
+        assert_eq!((a[0].line, a[1].line), (4, 5));
     }
 
     #[test]

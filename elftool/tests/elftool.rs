@@ -7,7 +7,7 @@
 use proptest::prelude::*;
 use solo5_abi::mft::{self, kind};
 use solo5_abi::note::{target, version};
-use solo5_tender::elftool::{gen, query, spec};
+use solo5_elftool::{gen, query, spec};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -103,7 +103,17 @@ fn start_c(abi: Option<(u32, u32)>) -> String {
 fn link(dir: &Path, name: &str, abi: Option<(u32, u32)>, objects: &[&str]) -> PathBuf {
     let c = format!("{name}-start.c");
     std::fs::write(dir.join(&c), start_c(abi)).unwrap();
-    let mut args = vec!["-nostdlib", "-static", "-no-pie", "-o", name, &c];
+    // No build-id note: it would share a PT_NOTE with the ABI1 note, and
+    // only the first note of each PT_NOTE counts (upstream's rule).
+    let mut args = vec![
+        "-nostdlib",
+        "-static",
+        "-no-pie",
+        "-Wl,--build-id=none",
+        "-o",
+        name,
+        &c,
+    ];
     args.extend_from_slice(objects);
     cc("gcc", &args, dir);
     dir.join(name)
@@ -148,22 +158,15 @@ fn round_trip_0_1_2_and_63_devices() {
         assert!(o.status.success(), "{n} devices: {}", stderr(&o));
         assert_eq!(stdout(&o), expected_query(&devs), "{n} devices");
 
-        // The note in the executable is exactly ABI.md section 2.
+        // The note in the executable is exactly ABI.md section 2: the
+        // manifest after the descriptor's 4 bytes of padding.
         let file = std::fs::read(&bin).unwrap();
-        let exe = query::note_segments(&file).unwrap();
-        let desc = solo5_tender::notes::find(
-            &file,
-            &exe,
-            solo5_abi::note::TYPE_MFT1,
-            mft::MAX_NOTE_DESC_SIZE,
-        )
-        .unwrap()
-        .unwrap();
+        let desc = solo5_tender::notes::manifest_bytes(&file).unwrap().unwrap();
         let entries = n + 1;
-        assert_eq!(desc.len(), 4 + 8 + entries * 104);
+        assert_eq!(desc.len(), 8 + entries * 104);
         let word = |at: usize| u32::from_le_bytes(desc[at..at + 4].try_into().unwrap());
-        assert_eq!([word(0), word(4), word(8)], [0, 1, entries as u32]);
-        assert!(desc[12..12 + 104].iter().enumerate().all(|(i, &b)| {
+        assert_eq!([word(0), word(4)], [1, entries as u32]);
+        assert!(desc[8..8 + 104].iter().enumerate().all(|(i, &b)| {
             // Entry 0: empty name, type RESERVED_FIRST, all else zero.
             b == if (68..72).contains(&i) {
                 [0, 0, 0, 0x40][i - 68]
@@ -172,7 +175,7 @@ fn round_trip_0_1_2_and_63_devices() {
             }
         }));
         for (i, (name, t)) in devs.iter().enumerate() {
-            let e = &desc[12 + (i + 1) * 104..][..104];
+            let e = &desc[8 + (i + 1) * 104..][..104];
             assert_eq!(&e[..name.len()], name.as_bytes());
             assert!(e[name.len()..68].iter().all(|&b| b == 0));
             let k = if *t == "NET_BASIC" {
@@ -184,7 +187,7 @@ fn round_trip_0_1_2_and_63_devices() {
             assert!(e[72..].iter().all(|&b| b == 0), "entry {i} tail not zero");
         }
         let parsed = spec::parse(source(&devs).as_bytes()).unwrap();
-        assert_eq!(&gen::note_bytes(&parsed)[20..], desc);
+        assert_eq!(&gen::note_bytes(&parsed)[24..], desc);
 
         // query-manifest output is itself a valid source for the same C.
         let again = spec::parse(stdout(&o).as_bytes()).unwrap();
@@ -274,7 +277,7 @@ fn gen_manifest_errors() {
         ("name-not-alnum", dev("{\"name\": \"net_0\", \"type\": \"NET_BASIC\"}"), "3: .devices[...]: name is not alphanumeric"),
         ("name-unicode", dev("{\"name\": \"n\\u00e9t\", \"type\": \"NET_BASIC\"}"), "3: .devices[...]: name is not alphanumeric"),
         ("device-type", dev("{\"name\": \"a\", \"type\": \"VSOCK\"}"), "3: .devices[...]: .type: invalid value \"VSOCK\", expected \"BLOCK_BASIC\" or \"NET_BASIC\""),
-        ("duplicate", dev("{\"name\": \"a\", \"type\": \"NET_BASIC\"},\n{\"name\": \"a\", \"type\": \"BLOCK_BASIC\"}"), "4: .devices[...]: duplicate name \"a\""),
+        ("duplicate", dev("{\"name\": \"a\", \"type\": \"NET_BASIC\"},\n{\"name\": \"a\", \"type\": \"NET_BASIC\"}"), "4: .devices[...]: duplicate NET_BASIC name \"a\""),
         ("too-many", source(&devices(64)), "4: .devices[]: too many entries, maximum 63"),
     ];
     for (test, json, message) in &cases {
@@ -317,9 +320,102 @@ fn gen_manifest_io_errors() {
     assert!(std::fs::read_to_string(&out).unwrap().contains("\"dev0\""));
 }
 
+/// Run `solo5-elftool args` with `input` on its standard input.
+fn elftool_stdin(args: &[&str], input: &[u8], cwd: &Path) -> Output {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = Command::new(ELFTOOL)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn gen_manifest_dash_is_stdin_and_stdout() {
+    let dir = scratch("gen-stdio");
+    let json = source(&devices(2));
+    std::fs::write(dir.join("m.json"), &json).unwrap();
+    let o = elftool(&[
+        Path::new("gen-manifest"),
+        &dir.join("m.json"),
+        &dir.join("m.c"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c = std::fs::read(dir.join("m.c")).unwrap();
+
+    let o = elftool_stdin(&["gen-manifest", "-", "-"], json.as_bytes(), &dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!((&o.stdout, stderr(&o)), (&c, String::new()));
+
+    let o = elftool_stdin(&["gen-manifest", "-", "out.c"], json.as_bytes(), &dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(dir.join("out.c")).unwrap(), c);
+
+    let o = elftool(&[
+        Path::new("gen-manifest"),
+        &dir.join("m.json"),
+        Path::new("-"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.stdout, c);
+
+    // A device as OUTPUT gets the bytes as a file would.
+    let o = elftool(&[
+        Path::new("gen-manifest"),
+        &dir.join("m.json"),
+        Path::new("/dev/stdout"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.stdout, c);
+
+    // Errors name the source as upstream does: "-".
+    let o = elftool_stdin(&["gen-manifest", "-", "-"], b"\n[]", &dir);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        (stdout(&o), stderr(&o)),
+        (
+            String::new(),
+            "solo5-elftool: -:1: (root): expected OBJECT, got ARRAY\n".into()
+        )
+    );
+}
+
+/// Upstream opens OUTPUT before it parses SOURCE: an unwritable output is
+/// the error reported, even for a bad source.
+#[test]
+fn gen_manifest_reports_the_output_before_the_source() {
+    let dir = scratch("gen-order");
+    std::fs::write(dir.join("bad.json"), "[]").unwrap();
+    let nowhere = dir.join("no-such-dir").join("m.c");
+    let o = elftool(&[Path::new("gen-manifest"), &dir.join("bad.json"), &nowhere]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "solo5-elftool: {}: Could not open for writing: No such file or directory\n",
+            nowhere.display()
+        )
+    );
+    // A missing source comes first of all.
+    let o = elftool(&[Path::new("gen-manifest"), &dir.join("none.json"), &nowhere]);
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "solo5-elftool: {}: Could not open for reading: No such file or directory\n",
+            dir.join("none.json").display()
+        )
+    );
+}
+
 #[test]
 fn usage_on_a_wrong_command_line() {
-    let usage = solo5_tender::elftool::usage("solo5-elftool");
+    let usage = solo5_elftool::usage("solo5-elftool");
     assert!(usage.contains("    gen-manifest SOURCE OUTPUT:\n"));
     let bad: [&[&str]; 7] = [
         &[],
@@ -353,7 +449,11 @@ fn query_errors() {
     let text = dir.join("text");
     std::fs::write(&text, "hello\n").unwrap();
     for cmd in ["query-abi", "query-manifest"] {
-        fails(cmd, &text, "invalid executable: not an ELF file");
+        fails(
+            cmd,
+            &text,
+            "invalid executable: elf header does not match the expected size (6 != 64)",
+        );
     }
     let bare = link(&dir, "bare", None, &[]);
     fails(
@@ -374,12 +474,17 @@ fn query_errors() {
     );
 
     let mut truncated = std::fs::read(&abi_only).unwrap();
+    let phnum = u16::from_le_bytes([truncated[56], truncated[57]]) as usize;
     truncated.truncate(100);
     std::fs::write(dir.join("truncated"), &truncated).unwrap();
     fails(
         "query-abi",
         &dir.join("truncated"),
-        "invalid executable: program headers beyond end of file",
+        &format!(
+            "invalid executable: program header does not match the expected size \
+             (36 != {} while loading note)",
+            phnum * 56
+        ),
     );
 
     let missing = dir.join("missing");
@@ -434,10 +539,10 @@ fn fixture(spec: &spec::Spec, abi: (u32, u32)) -> Vec<u8> {
     let mft_note = gen::note_bytes(spec);
     let (abi_off, mft_off) = (0x100u64, 0x128u64);
     let code_off = (mft_off + mft_note.len() as u64).div_ceil(0x1000) * 0x1000;
-    let phdrs: [(u32, u64, u64, u64); 3] = [
-        (1, code_off, 0x100000, 16),
-        (4, abi_off, 0, abi_note.len() as u64),
-        (4, mft_off, 0, mft_note.len() as u64),
+    let phdrs: [(u32, u64, u64, u64, u64); 3] = [
+        (1, code_off, 0x100000, 16, 0x1000),
+        (4, abi_off, 0, abi_note.len() as u64, 4),
+        (4, mft_off, 0, mft_note.len() as u64, 8),
     ];
     let mut f = vec![0u8; 64];
     f[0..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
@@ -449,10 +554,10 @@ fn fixture(spec: &spec::Spec, abi: (u32, u32)) -> Vec<u8> {
     f[52..54].copy_from_slice(&64u16.to_le_bytes());
     f[54..56].copy_from_slice(&56u16.to_le_bytes());
     f[56..58].copy_from_slice(&3u16.to_le_bytes());
-    for (ty, off, vaddr, size) in phdrs {
+    for (ty, off, vaddr, size, align) in phdrs {
         f.extend_from_slice(&ty.to_le_bytes());
         f.extend_from_slice(&4u32.to_le_bytes());
-        for v in [off, vaddr, vaddr, size, size, 8] {
+        for v in [off, vaddr, vaddr, size, size, align] {
             f.extend_from_slice(&v.to_le_bytes());
         }
     }
@@ -472,8 +577,9 @@ fn two_devices() -> spec::Spec {
 
 /// Both queries, as the binary runs them, as text.
 fn both(file: &[u8]) -> (Result<String, String>, Result<String, String>) {
-    let m = query::manifest(file).map(|m| query::manifest_json(&m));
-    let a = query::abi(file).map(|a| query::abi_json(&a));
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+    let m = query::manifest(file).map(|m| text(query::manifest_json(&m)));
+    let a = query::abi(file).map(|a| text(query::abi_json(&a)));
     (m.map_err(|e| e.to_string()), a.map_err(|e| e.to_string()))
 }
 
@@ -484,7 +590,8 @@ fn fixture_queries() {
     assert_eq!(m, Ok(expected_query(&devices(2))));
     assert!(a.unwrap().contains("\"target\": \"spt\""));
     // The tender's loader accepts the same file.
-    assert!(solo5_tender::elf::parse(&f, 512 << 20).is_ok());
+    let loaded = solo5_tender::elf::load(&f, 512 << 20);
+    assert!(loaded.is_ok(), "{loaded:?}");
 }
 
 #[test]
@@ -562,6 +669,6 @@ proptest! {
         let f = fixture(&s, (target::SPT, 2));
         let m = query::manifest(&f).unwrap();
         let json = query::manifest_json(&m);
-        prop_assert_eq!(spec::parse(json.as_bytes()).unwrap(), s);
+        prop_assert_eq!(spec::parse(&json).unwrap(), s);
     }
 }

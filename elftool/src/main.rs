@@ -4,7 +4,7 @@
 
 #![forbid(unsafe_code)]
 
-use solo5_tender::elftool::{self, Command};
+use solo5_elftool::{self as elftool, Command};
 use std::ffi::OsString;
 use std::io::Write;
 use std::process::ExitCode;
@@ -31,10 +31,7 @@ fn main() -> ExitCode {
     match elftool::run(&cmd) {
         Ok(out) => {
             let mut stdout = std::io::stdout().lock();
-            match stdout
-                .write_all(out.as_bytes())
-                .and_then(|()| stdout.flush())
-            {
+            match stdout.write_all(&out).and_then(|()| stdout.flush()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&e),
             }

@@ -2,14 +2,18 @@
 //! section 5):
 //!
 //! - `gen-manifest SOURCE OUTPUT`: manifest source (JSON) to a C file that
-//!   defines the MFT1 note; build systems such as MirageOS call it.
+//!   defines the MFT1 note; build systems such as MirageOS call it. `-`
+//!   stands for standard input or output.
 //! - `query-manifest BINARY`: the manifest of an executable, as JSON.
 //! - `query-abi BINARY`: the ABI target and version of an executable, as
 //!   JSON.
 //!
 //! Usage text, output layout and exit codes are upstream's: any error is one
 //! line on standard error and exit status 1, and so is a wrong command line
-//! (the usage text, on standard error).
+//! (the usage text, on standard error). The executable's notes are read by
+//! the tenders' own code (`solo5_tender::notes`), so a query accepts and
+//! refuses exactly what a tender does. Where this tool departs from
+//! upstream's, and why, is in docs/differences.md.
 
 #![forbid(unsafe_code)]
 
@@ -78,13 +82,14 @@ pub enum Error {
     Query(#[from] query::QueryError),
 }
 
-/// Run `cmd`; on success, the text for standard output (empty for
-/// `gen-manifest`, which writes its output file).
-pub fn run(cmd: &Command) -> Result<String, Error> {
+/// Run `cmd`; on success, the bytes for standard output (empty for
+/// `gen-manifest`, which writes its output itself). Query output is bytes,
+/// not text: upstream prints device names as they are in the binary.
+pub fn run(cmd: &Command) -> Result<Vec<u8>, Error> {
     match cmd {
         Command::GenManifest { source, output } => {
             gen::gen_manifest(source, output)?;
-            Ok(String::new())
+            Ok(Vec::new())
         }
         Command::QueryManifest { binary } => Ok(query::query_manifest(binary)?),
         Command::QueryAbi { binary } => Ok(query::query_abi(binary)?),

@@ -6,10 +6,14 @@
 //! ```
 //!
 //! Checked the way upstream's elftool checks it, in the same order and with
-//! the same messages, plus what upstream leaves to the C compiler or to the
-//! tender: unknown device types and duplicate names.
+//! the same messages, plus two checks upstream leaves to the C compiler or
+//! to the tender: a device type other than NET_BASIC and BLOCK_BASIC (the C
+//! file would not compile) and a name declared twice with the same type
+//! (only the first could ever be attached, so the unikernel could never
+//! start). The same name for a net and a block device is allowed, as
+//! upstream allows it: `--net:NAME=` and `--block:NAME=` each find theirs.
 
-use super::json::{self, Kind, Value};
+use crate::json::{self, Kind, Value};
 use solo5_abi::mft::{self, kind};
 use thiserror::Error;
 
@@ -19,7 +23,8 @@ pub const SPEC_TYPE: &str = "solo5.manifest";
 /// One declared device.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Device {
-    /// 1 to 67 characters of `[A-Za-z0-9]`, unique in the manifest.
+    /// 1 to 67 characters of `[A-Za-z0-9]`, unique among the devices of
+    /// its type.
     pub name: String,
     /// [`kind::NET_BASIC`] or [`kind::BLOCK_BASIC`].
     pub kind: u32,
@@ -96,9 +101,9 @@ pub enum Problem {
         ".devices[...]: .type: invalid value {0:?}, expected \"BLOCK_BASIC\" or \"NET_BASIC\""
     )]
     BadDeviceType(String),
-    /// Two devices with the same name.
-    #[error(".devices[...]: duplicate name \"{0}\"")]
-    DuplicateName(String),
+    /// Two devices of the same type with the same name.
+    #[error(".devices[...]: duplicate {1} name \"{0}\"")]
+    DuplicateName(String, &'static str),
 }
 
 fn fail<T>(line: usize, problem: Problem) -> Result<T, SpecError> {
@@ -175,8 +180,13 @@ pub fn parse(text: &[u8]) -> Result<Spec, SpecError> {
     let mut spec = Spec::default();
     for item in items {
         let dev = device(item)?;
-        if spec.devices.iter().any(|d| d.name == dev.name) {
-            return fail(item.line, Problem::DuplicateName(dev.name));
+        if spec
+            .devices
+            .iter()
+            .any(|d| d.name == dev.name && d.kind == dev.kind)
+        {
+            let kind = kind::name(dev.kind);
+            return fail(item.line, Problem::DuplicateName(dev.name, kind));
         }
         spec.devices.push(dev);
     }
@@ -330,9 +340,14 @@ mod tests {
             }
         );
         assert_eq!(
-            dev(r#"{"name": "a", "type": "NET_BASIC"}, {"name": "a", "type": "BLOCK_BASIC"}"#),
-            Problem::DuplicateName("a".into())
+            dev(r#"{"name": "a", "type": "BLOCK_BASIC"}, {"name": "a", "type": "BLOCK_BASIC"}"#),
+            Problem::DuplicateName("a".into(), "BLOCK_BASIC")
         );
+        let both = format!(
+            r#"{{{head}, "devices": [{{"name": "a", "type": "NET_BASIC"}},
+            {{"name": "a", "type": "BLOCK_BASIC"}}]}}"#
+        );
+        assert_eq!(parse(both.as_bytes()).unwrap().devices.len(), 2);
         let long = "a".repeat(68);
         assert_eq!(
             dev(&format!(r#"{{"name": "{long}", "type": "NET_BASIC"}}"#)),

@@ -1,0 +1,162 @@
+//! The seccomp policy of solo5-hvt: what the tender itself may do while
+//! its guest runs in a KVM virtual machine.
+//!
+//! The guest's code never makes a host system call; the tender's run loop
+//! does, on the guest's behalf, when a hypercall exits to it. So the list
+//! is the run loop's: `KVM_RUN` on the vcpu descriptor and nothing else of
+//! KVM, the hypercalls' console, clock and wait, the exit, and the one line
+//! the tender writes on standard error when it must stop the guest. Device
+//! descriptors add their own rules (the net and block hypercalls). Anything
+//! else kills the whole process, on every thread (the filter is installed
+//! with `SECCOMP_FILTER_FLAG_TSYNC`).
+//!
+//! ```
+//! use solo5_policy::hvt::{build, Hvt};
+//!
+//! let policy = build(&Hvt { vcpu_fd: 5, kvm_run: 0xae80, ..Hvt::default() });
+//! assert!(policy.to_string().contains("ioctl(fd == 5, request == KVM_RUN)"));
+//! assert!(!policy.compile()?.is_empty());
+//! # Ok::<(), solo5_policy::Error>(())
+//! ```
+
+use crate::rules::{Cond, Op, Rule, Syscall, Width};
+use crate::{Block, Policy};
+
+/// What the hvt policy is built from: descriptors and request numbers only
+/// the tender knows at run time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hvt {
+    /// The vcpu descriptor the run loop calls `KVM_RUN` on.
+    pub vcpu_fd: i32,
+    /// The `KVM_RUN` request number (the tender takes it from its KVM
+    /// bindings; this crate knows no KVM).
+    pub kvm_run: u64,
+    /// `KVM_GET_REGS`, allowed on the vcpu only when the host cannot hand
+    /// the registers over in the run area (no `KVM_CAP_SYNC_REGS`): the
+    /// tender reads RIP for its fatal lines.
+    pub kvm_get_regs: Option<u64>,
+    /// Host descriptors of the attached net devices.
+    pub net_fds: Vec<i32>,
+    /// The attached block devices.
+    pub blocks: Vec<Block>,
+}
+
+fn int_eq(arg: u8, name: &'static str, value: u64, symbol: Option<&'static str>) -> Cond {
+    Cond {
+        arg,
+        name,
+        width: Width::Int,
+        op: Op::Eq,
+        value,
+        symbol,
+    }
+}
+
+/// An `int` descriptor as the filter compares it: its low 32 bits.
+fn fd(name: &'static str, fd: i32) -> Cond {
+    int_eq(0, name, u64::from(fd as u32), None)
+}
+
+fn rule(syscall: Syscall, conds: Vec<Cond>, needed_by: &'static str) -> Rule {
+    Rule {
+        syscall,
+        conds,
+        needed_by,
+    }
+}
+
+/// Every rule of the hvt policy, in the order they are printed.
+fn rules(h: &Hvt) -> Vec<Rule> {
+    let mut rules = Vec::new();
+    // The run loop enters the guest. The kernel reads the request as an
+    // unsigned int, so its low 32 bits are what counts.
+    let request = |value, symbol| int_eq(1, "request", value, Some(symbol));
+    rules.push(rule(
+        Syscall::Ioctl,
+        vec![fd("fd", h.vcpu_fd), request(h.kvm_run, "KVM_RUN")],
+        "run loop",
+    ));
+    if let Some(get_regs) = h.kvm_get_regs {
+        rules.push(rule(
+            Syscall::Ioctl,
+            vec![fd("fd", h.vcpu_fd), request(get_regs, "KVM_GET_REGS")],
+            "fatal exit lines (rip), host without KVM_CAP_SYNC_REGS",
+        ));
+    }
+    // PUTS writes the guest's console output to the tender's stdout.
+    rules.push(rule(
+        Syscall::Write,
+        vec![fd("fd", 1)],
+        "PUTS (solo5_console_write)",
+    ));
+    // The tender's own one line when it stops a guest (bad hypercall,
+    // unhandled exit, signal).
+    rules.push(rule(Syscall::Write, vec![fd("fd", 2)], "fatal error line"));
+    // WALLTIME reads the host's wall clock.
+    let realtime = int_eq(
+        0,
+        "clk_id",
+        libc::CLOCK_REALTIME as u64,
+        Some("CLOCK_REALTIME"),
+    );
+    rules.push(rule(
+        Syscall::ClockGettime,
+        vec![realtime],
+        "WALLTIME (solo5_clock_wall)",
+    ));
+    // POLL waits for the deadline or a readable net device. No signal mask
+    // may be passed: the blocked signals stay as they are.
+    let sigmask = Cond {
+        arg: 3,
+        name: "sigmask",
+        width: Width::Long,
+        op: Op::Eq,
+        value: 0,
+        symbol: Some("NULL"),
+    };
+    rules.push(rule(Syscall::Ppoll, vec![sigmask], "POLL (solo5_yield)"));
+    // HALT ends the process with the guest's status; so do fatal errors.
+    rules.push(rule(
+        Syscall::ExitGroup,
+        Vec::new(),
+        "HALT (solo5_exit, solo5_abort), fatal errors",
+    ));
+    for &n in &h.net_fds {
+        // NET_READ receives one frame from the tap.
+        rules.push(rule(Syscall::Read, vec![fd("fd", n)], "NET_READ"));
+        // NET_WRITE sends one frame.
+        rules.push(rule(Syscall::Write, vec![fd("fd", n)], "NET_WRITE"));
+    }
+    for b in &h.blocks {
+        // hvt checks each request against the capacity itself; the filter
+        // pins the descriptor and keeps every offset inside the device.
+        let Some(last) = b.capacity.checked_sub(1) else {
+            continue;
+        };
+        let conds = vec![
+            fd("fd", b.fd),
+            Cond {
+                arg: 3,
+                name: "offset",
+                width: Width::Long,
+                op: Op::Le,
+                value: last,
+                symbol: None,
+            },
+        ];
+        rules.push(rule(Syscall::Pread64, conds.clone(), "BLOCK_READ"));
+        rules.push(rule(Syscall::Pwrite64, conds, "BLOCK_WRITE"));
+    }
+    rules
+}
+
+/// The policy of solo5-hvt for `h`. Never fails.
+pub fn build(h: &Hvt) -> Policy {
+    Policy {
+        title: "solo5-hvt, hvt ABI 2".to_string(),
+        rules: rules(h),
+    }
+}
+
+#[cfg(test)]
+mod tests;
