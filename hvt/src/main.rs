@@ -1,0 +1,72 @@
+//! solo5-hvt: parse the command line, call the library, print the error
+//! as one line, exit 1. Once the guest runs, the process ends with the
+//! guest's own exit status (from the run loop, never back here).
+//!
+//! `no_main`: the C `main` below skips the Rust runtime's start-up (stack
+//! guard discovery through /proc/self/maps, a SIGSEGV handler on an
+//! alternate stack): the tender's start-up time is part of every
+//! unikernel's.
+#![no_main]
+
+use solo5_hvt::{sys, usage, HvtError, PROG};
+use solo5_tender::cmdline::{self, CmdlineError, Command};
+use std::io::Write;
+
+/// Exit status of a tender that could not start or run its guest.
+const FAILURE: i32 = 1;
+
+fn fail(e: &dyn std::error::Error) -> i32 {
+    let line = solo5_tender::report::error_line(PROG, e) + "\n";
+    // Nothing is left to report to if standard error fails too.
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    FAILURE
+}
+
+/// Print `text` on standard output; a failed write is an error line.
+fn output(text: &str) -> i32 {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => 0,
+        Err(e) => fail(&e),
+    }
+}
+
+/// The process entry, called by the C runtime; the arguments reach
+/// `std::env::args_os` through glibc.
+#[no_mangle]
+pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
+    tender_main()
+}
+
+fn tender_main() -> i32 {
+    if let Err(e) = sys::std_fds_open() {
+        return fail(&e);
+    }
+    let o = match cmdline::parse(std::env::args_os().skip(1)) {
+        Ok(Command::Run(o)) => o,
+        Ok(Command::Help) => return output(&usage(PROG)),
+        Ok(Command::Version) => {
+            return output(&format!(
+                "{PROG} {}\nABI version {}\n",
+                env!("CARGO_PKG_VERSION"),
+                solo5_abi::note::version::HVT
+            ))
+        }
+        Err(e) => return fail(&e),
+    };
+    if o.x_exec_heap {
+        // An spt option: hvt has no host-side heap mapping to change.
+        return fail(&CmdlineError::UnknownOption("--x-exec-heap".into()));
+    }
+    let prepared = match solo5_hvt::prepare(&o) {
+        Ok(p) => p,
+        Err(e) => return fail(&e),
+    };
+    if o.print_policy {
+        return output(&prepared.policy().to_string());
+    }
+    match prepared.run() {
+        Ok(never) => match never {},
+        Err(e) => fail(&e as &HvtError),
+    }
+}

@@ -1,0 +1,59 @@
+//! The tender's own confinement while the guest runs (HVT.md 9.3, made
+//! stricter): no READ_IMPLIES_EXEC persona, no capabilities, no_new_privs,
+//! and a seccomp filter on every thread that allows `KVM_RUN` on the vcpu
+//! and the hypercalls' few calls (solo5_policy::hvt).
+
+use crate::vm::{self, Vm};
+use solo5_policy::hvt::Hvt;
+use solo5_policy::{Block, Filter, Policy};
+use solo5_tender::devices::{Attached, Devices};
+use solo5_tender::privileges::{self, DropCapsError};
+use std::os::fd::AsRawFd;
+use thiserror::Error;
+
+/// Why the tender could not confine itself.
+#[derive(Debug, Error)]
+pub enum SandboxError {
+    /// The process runs with READ_IMPLIES_EXEC (upstream's line).
+    #[error("Cowardly refusing to run with a sys_personality of READ_IMPLIES_EXEC. Please report a bug, with details of your Linux distribution and GCC version")]
+    ReadImpliesExec,
+    /// Capabilities.
+    #[error(transparent)]
+    Caps(#[from] DropCapsError),
+    /// Building or installing the filter.
+    #[error(transparent)]
+    Policy(#[from] solo5_policy::Error),
+}
+
+/// The seccomp policy for this VM and these devices.
+pub fn policy(vm: &Vm, devices: &Devices) -> Policy {
+    let mut h = Hvt {
+        vcpu_fd: vm.vcpu_fd(),
+        kvm_run: vm::kvm_run_request(),
+        kvm_get_regs: (!vm.sync_regs).then(vm::kvm_get_regs_request),
+        ..Hvt::default()
+    };
+    for (_, _, d) in &devices.list {
+        match d {
+            Attached::Net(n) => h.net_fds.push(n.fd.as_raw_fd()),
+            Attached::Block(b) => h.blocks.push(Block {
+                fd: b.fd.as_raw_fd(),
+                block_size: b.block_size,
+                capacity: b.capacity,
+            }),
+        }
+    }
+    solo5_policy::hvt::build(&h)
+}
+
+/// Give everything up, in upstream's order: the persona check, then the
+/// capabilities, then no_new_privs and the filter on all threads. After
+/// this the tender can only run the guest.
+pub fn enter(filter: &Filter) -> Result<(), SandboxError> {
+    if crate::sys::read_implies_exec() {
+        return Err(SandboxError::ReadImpliesExec);
+    }
+    privileges::drop_capabilities()?;
+    filter.install_all_threads()?;
+    Ok(())
+}

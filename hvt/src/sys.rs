@@ -1,0 +1,288 @@
+//! The system calls of solo5-hvt that no crate wraps: guest memory
+//! mappings, the personality check, the POLL wait, the console write, the
+//! exit, the signal handlers, and the one-line fatal report that the run
+//! loop prints without allocating.
+//!
+//! KVM itself is reached only through `kvm-ioctls`.
+
+use core::fmt::{self, Write as _};
+use std::io;
+
+/// The program name every line starts with.
+pub const PROG: &str = "solo5-hvt";
+
+/// `mmap(NULL, len, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|
+/// MAP_NORESERVE)`: fresh zero-filled memory, committed page by page as the
+/// guest touches it.
+pub fn map_anonymous(len: usize) -> io::Result<*mut u8> {
+    // SAFETY: a new anonymous mapping at an address of the kernel's
+    // choosing; it overlaps nothing of ours.
+    let p = unsafe {
+        libc::mmap(
+            core::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(p.cast())
+    }
+}
+
+/// `munmap`.
+///
+/// # Safety
+/// `[p, p + len)` must be a mapping made by [`map_anonymous`] that nothing
+/// refers to any more.
+pub unsafe fn unmap(p: *mut u8, len: usize) {
+    // SAFETY: forwarded from the caller.
+    unsafe { libc::munmap(p.cast(), len) };
+}
+
+/// `mprotect(p, len, prot)`.
+///
+/// # Safety
+/// `[p, p + len)` must lie inside a mapping the caller owns; taking write
+/// access away must not break a reference the caller still holds.
+pub unsafe fn protect(p: *mut u8, len: usize, prot: i32) -> io::Result<()> {
+    // SAFETY: forwarded from the caller.
+    if unsafe { libc::mprotect(p.cast(), len, prot) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Whether the process runs with `READ_IMPLIES_EXEC` (every readable
+/// mapping also executable), which would undo the host-side protections.
+pub fn read_implies_exec() -> bool {
+    // SAFETY: personality(0xffffffff) only queries the persona.
+    let p = unsafe { libc::personality(0xffff_ffff) };
+    p != -1 && p & libc::READ_IMPLIES_EXEC != 0
+}
+
+/// Make sure descriptors 0, 1 and 2 are open (on `/dev/null` if not):
+/// otherwise the next file the tender opens would take the number, and the
+/// guest's console would write into a disk image or a tap.
+pub fn std_fds_open() -> io::Result<()> {
+    for fd in 0..=2 {
+        // SAFETY: F_GETFD only queries the descriptor table.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0 {
+            continue;
+        }
+        // SAFETY: a constant NUL-terminated path; open returns the lowest
+        // free descriptor, which is `fd` (all below it are open).
+        let got = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        if got < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if got != fd {
+            return Err(io::Error::from_raw_os_error(libc::EBADF));
+        }
+    }
+    Ok(())
+}
+
+/// `clock_gettime(CLOCK_REALTIME)` in nanoseconds since the epoch.
+pub fn walltime_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a live timespec for the kernel (or vDSO) to fill.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    if rc != 0 {
+        fatal(format_args!(
+            "clock_gettime(CLOCK_REALTIME) failed: {}",
+            Errno::last()
+        ));
+    }
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
+}
+
+/// Wait up to `timeout_ns` for one of `fds` to become readable; returns
+/// how many are (their `revents` say which). Retried on EINTR.
+pub fn wait_readable(fds: &mut [libc::pollfd], timeout_ns: u64) -> usize {
+    let ts = libc::timespec {
+        tv_sec: (timeout_ns / 1_000_000_000).min(i64::MAX as u64) as i64,
+        tv_nsec: (timeout_ns % 1_000_000_000) as i64,
+    };
+    loop {
+        // SAFETY: `fds` is a live array of `fds.len()` pollfds the kernel
+        // may update; `ts` is read only; no signal mask is passed.
+        let rc = unsafe {
+            libc::ppoll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                &ts,
+                core::ptr::null(),
+            )
+        };
+        if rc >= 0 {
+            return rc as usize;
+        }
+        let e = Errno::last();
+        if e.0 != libc::EINTR {
+            fatal(format_args!("POLL: ppoll failed: {e}"));
+        }
+    }
+}
+
+/// `write(fd, buf, len)` until all is written; the error of the first
+/// failed write.
+///
+/// # Safety
+/// `buf` must be readable for `len` bytes.
+pub unsafe fn write_all(fd: i32, mut buf: *const u8, mut len: usize) -> Result<(), Errno> {
+    while len > 0 {
+        // SAFETY: forwarded from the caller: `buf` is readable for `len`.
+        let n = unsafe { libc::write(fd, buf.cast(), len) };
+        if n < 0 {
+            let e = Errno::last();
+            if e.0 == libc::EINTR {
+                continue;
+            }
+            return Err(e);
+        }
+        let n = n as usize;
+        // n <= len: the kernel never reports more than it was given.
+        buf = buf.wrapping_add(n);
+        len -= n;
+    }
+    Ok(())
+}
+
+/// End the process now with `status` (modulo 256): no destructors, no
+/// atexit handlers, just `exit_group`.
+pub fn exit(status: i32) -> ! {
+    // SAFETY: `_exit` never returns and touches no memory of ours.
+    unsafe { libc::_exit(status) }
+}
+
+/// An `errno` value; `Display` is `strerror`, without allocating.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Errno(pub i32);
+
+impl Errno {
+    /// The calling thread's `errno`.
+    pub fn last() -> Errno {
+        Errno(io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    }
+}
+
+impl fmt::Display for Errno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut buf = [0u8; 128];
+        // SAFETY: `buf` is a live buffer of `buf.len()` bytes that the XSI
+        // strerror_r fills with a NUL-terminated string.
+        let rc = unsafe { libc::strerror_r(self.0, buf.as_mut_ptr().cast(), buf.len()) };
+        let len = buf.iter().position(|&b| b == 0).unwrap_or(0);
+        match core::str::from_utf8(&buf[..len]) {
+            Ok(s) if rc == 0 && !s.is_empty() => f.write_str(s),
+            _ => write!(f, "Unknown error {}", self.0),
+        }
+    }
+}
+
+/// A line built on the stack: `PROG: message\n`. Longer messages are cut.
+struct Line {
+    buf: [u8; 512],
+    len: usize,
+}
+
+impl fmt::Write for Line {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        // Keep the last byte for the newline.
+        let room = self.buf.len() - 1 - self.len;
+        let n = s.len().min(room);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
+
+/// Print `solo5-hvt: MESSAGE` on stderr in one write and exit 1. Does not
+/// allocate: safe in the run loop under the seccomp filter and in a signal
+/// handler.
+pub fn fatal(message: fmt::Arguments<'_>) -> ! {
+    let mut line = Line {
+        buf: [0; 512],
+        len: 0,
+    };
+    let _ = write!(line, "{PROG}: {message}");
+    line.buf[line.len] = b'\n';
+    line.len += 1;
+    // SAFETY: `line.buf` holds `line.len` initialised bytes. Nothing is
+    // left to tell if stderr itself fails.
+    let _ = unsafe { write_all(2, line.buf.as_ptr(), line.len) };
+    exit(1)
+}
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    fatal(format_args!("Exiting on signal {sig}"))
+}
+
+/// SIGINT and SIGTERM end the tender with `Exiting on signal N` and exit
+/// status 1, as upstream; every signal is blocked while the handler runs.
+/// SIGPIPE is ignored: console output to a closed pipe is then one error
+/// line and exit status 1 instead of a silent death by signal.
+pub fn exit_on_signals() -> io::Result<()> {
+    // SAFETY: SIG_IGN installs no code of ours.
+    if unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) } == libc::SIG_ERR {
+        return Err(io::Error::last_os_error());
+    }
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: `sa` is fully initialised; the handler only formats on
+        // its stack, writes and exits (async-signal-safe).
+        let rc = unsafe {
+            let mut sa: libc::sigaction = core::mem::zeroed();
+            sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
+            libc::sigfillset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, core::ptr::null_mut())
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errno_prints_strerror() {
+        assert_eq!(Errno(libc::ENOENT).to_string(), "No such file or directory");
+        assert_eq!(Errno(libc::EFAULT).to_string(), "Bad address");
+    }
+
+    #[test]
+    fn line_is_cut_not_overflowed() {
+        let mut l = Line {
+            buf: [0; 512],
+            len: 0,
+        };
+        let long = "x".repeat(2000);
+        let _ = write!(l, "{long}");
+        assert_eq!(l.len, 511);
+    }
+
+    #[test]
+    fn anonymous_memory_is_zero_and_protectable() {
+        let p = map_anonymous(8192).unwrap();
+        // SAFETY: p is a fresh 8 KiB mapping owned by this test.
+        unsafe {
+            assert_eq!(*p.add(4096), 0);
+            protect(p, 4096, libc::PROT_READ).unwrap();
+            unmap(p, 8192);
+        }
+    }
+}
