@@ -120,12 +120,15 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, Cmdli
         if arg == "--" {
             break args.next().ok_or(CmdlineError::NoKernel)?;
         }
-        if !arg.as_encoded_bytes().starts_with(b"--") {
+        // As upstream: every word that starts with '-' before KERNEL is an
+        // option (a kernel called "-x" is given after "--").
+        if !arg.as_encoded_bytes().starts_with(b"-") {
             break arg;
         }
         let arg = arg.into_string().map_err(CmdlineError::NotUtf8)?;
         match arg.as_str() {
             "--help" | "-h" => return Ok(Command::Help),
+            _ if !arg.starts_with("--") => return Err(CmdlineError::UnknownOption(arg)),
             "--version" => return Ok(Command::Version),
             "--x-exec-heap" => o.x_exec_heap = true,
             "--print-policy" => o.print_policy = true,
@@ -311,6 +314,12 @@ mod tests {
         let o = run(&["--net:n=@3", "--", "--weird-kernel"]).unwrap();
         assert_eq!(o.nets[0].1, NetSource::Fd(3));
         assert_eq!(o.kernel, PathBuf::from("--weird-kernel"));
+        // A single dash is an option too, as upstream: never a kernel.
+        assert_eq!(
+            run(&["-x", "k"]),
+            Err(CmdlineError::UnknownOption("-x".into()))
+        );
+        assert_eq!(run(&["--", "-x"]).unwrap().kernel, PathBuf::from("-x"));
         assert_eq!(
             parse_mac("02:aB:00:11:22:ff"),
             Some([2, 0xab, 0, 0x11, 0x22, 0xff])
