@@ -241,7 +241,7 @@ impl Filter {
     /// left that could act for the guest. It cannot be undone.
     pub fn install(&self) -> Result<(), Error> {
         sys::set_no_new_privs().map_err(Error::SetNoNewPrivs)?;
-        sys::set_mode_filter(&self.program).map_err(Error::SetModeFilter)
+        sys::set_mode_filter(&self.program, sys::Threads::Calling).map_err(Error::SetModeFilter)
     }
 
     /// Installs the filter on every thread of the process at once
@@ -249,7 +249,7 @@ impl Filter {
     /// Threads created later inherit it. Does not allocate.
     pub fn install_all_threads(&self) -> Result<(), Error> {
         sys::set_no_new_privs().map_err(Error::SetNoNewPrivs)?;
-        sys::set_mode_filter_all_threads(&self.program).map_err(Error::SetModeFilter)
+        sys::set_mode_filter(&self.program, sys::Threads::All).map_err(Error::SetModeFilter)
     }
 
     /// The number of BPF instructions.

@@ -28,8 +28,18 @@ pub(crate) fn set_no_new_privs() -> io::Result<()> {
     }
 }
 
-/// `seccomp(SECCOMP_SET_MODE_FILTER, 0, &prog)` for the calling thread.
-pub(crate) fn set_mode_filter(program: &[libc::sock_filter]) -> io::Result<()> {
+/// Which threads a filter goes on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Threads {
+    /// The calling thread (and the threads it creates afterwards).
+    Calling,
+    /// Every thread of the process at once (`SECCOMP_FILTER_FLAG_TSYNC`),
+    /// or none.
+    All,
+}
+
+/// `seccomp(SECCOMP_SET_MODE_FILTER, flags, &prog)`. Does not allocate.
+pub(crate) fn set_mode_filter(program: &[libc::sock_filter], threads: Threads) -> io::Result<()> {
     let Ok(len) = u16::try_from(program.len()) else {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     };
@@ -37,51 +47,27 @@ pub(crate) fn set_mode_filter(program: &[libc::sock_filter]) -> io::Result<()> {
         len,
         // The kernel only reads the program (it copies it before returning).
         filter: program.as_ptr().cast_mut(),
+    };
+    let flags: libc::c_ulong = match threads {
+        Threads::Calling => 0,
+        Threads::All => libc::SECCOMP_FILTER_FLAG_TSYNC,
     };
     // SAFETY: `prog` points to `len` initialized sock_filter instructions
     // borrowed from `program`, which outlives this call; the kernel copies
-    // them and keeps no pointer into our memory. flags == 0.
+    // them and keeps no pointer into our memory. The flags only choose the
+    // threads the filter goes on.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_seccomp,
             libc::c_ulong::from(libc::SECCOMP_SET_MODE_FILTER),
-            0 as libc::c_ulong,
-            &prog as *const libc::sock_fprog,
-        )
-    };
-    if ret == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-/// `seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog)`:
-/// the filter goes on every thread of the process in one step, or on none.
-pub(crate) fn set_mode_filter_all_threads(program: &[libc::sock_filter]) -> io::Result<()> {
-    let Ok(len) = u16::try_from(program.len()) else {
-        return Err(io::Error::from_raw_os_error(libc::EINVAL));
-    };
-    let prog = libc::sock_fprog {
-        len,
-        // The kernel only reads the program (it copies it before returning).
-        filter: program.as_ptr().cast_mut(),
-    };
-    // SAFETY: as in set_mode_filter: `prog` points to `len` initialized
-    // instructions that outlive the call, which copies them; the flag only
-    // asks the kernel to apply them to all threads.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::c_ulong::from(libc::SECCOMP_SET_MODE_FILTER),
-            libc::SECCOMP_FILTER_FLAG_TSYNC,
+            flags,
             &prog as *const libc::sock_fprog,
         )
     };
     match ret {
         0 => Ok(()),
-        // A positive value is the id of a thread that could not take the
-        // filter (it has an incompatible one of its own).
+        // With TSYNC, a positive value is the id of a thread that could not
+        // take the filter (it has an incompatible one of its own).
         r if r > 0 => Err(io::Error::from_raw_os_error(libc::ESRCH)),
         _ => Err(io::Error::last_os_error()),
     }

@@ -18,8 +18,8 @@ pub enum LaunchError {
     #[error("could not set the action of signal {0}")]
     Signal(i32, #[source] io::Error),
     /// Dropping a capability set failed.
-    #[error("could not drop capabilities ({0})")]
-    DropCaps(&'static str, #[source] caps::errors::CapsError),
+    #[error(transparent)]
+    DropCaps(#[from] solo5_tender::privileges::DropCapsError),
     /// The kernel's stack note is malformed.
     #[error("{0}")]
     StackNote(String, #[source] StackNoteError),
@@ -180,21 +180,9 @@ pub fn guest_signals() -> Result<(), LaunchError> {
     Ok(())
 }
 
-/// Drop every capability: bounding (when we may), ambient, inheritable,
-/// then effective and permitted.
+/// Drop every capability set (the tenders' shared code).
 pub fn drop_capabilities() -> Result<(), LaunchError> {
-    use caps::{CapSet, Capability};
-    // Dropping from the bounding set needs CAP_SETPCAP; a tender started
-    // without it has nothing to drop that it could ever regain: execve is
-    // forbidden by the filter and no_new_privs is set.
-    if caps::has_cap(None, CapSet::Effective, Capability::CAP_SETPCAP).unwrap_or(false) {
-        caps::clear(None, CapSet::Bounding).map_err(|e| LaunchError::DropCaps("bounding", e))?;
-    }
-    caps::clear(None, CapSet::Ambient).map_err(|e| LaunchError::DropCaps("ambient", e))?;
-    caps::clear(None, CapSet::Inheritable).map_err(|e| LaunchError::DropCaps("inheritable", e))?;
-    caps::clear(None, CapSet::Effective).map_err(|e| LaunchError::DropCaps("effective", e))?;
-    caps::clear(None, CapSet::Permitted).map_err(|e| LaunchError::DropCaps("permitted", e))?;
-    Ok(())
+    Ok(solo5_tender::privileges::drop_capabilities()?)
 }
 
 core::arch::global_asm!(
