@@ -1,0 +1,52 @@
+//! Becoming the unprivileged user the tender runs as: bounding set
+//! emptied while we still may, then uid/gid, then every other capability
+//! set emptied, then no_new_privs.
+
+use crate::sys;
+use caps::CapSet;
+use std::io;
+use thiserror::Error;
+
+/// A step of dropping privileges that failed.
+#[derive(Debug, Error)]
+pub enum DropError {
+    /// Clearing a capability set failed.
+    #[error("could not clear the {0} capability set")]
+    Caps(&'static str, #[source] caps::errors::CapsError),
+    /// setgroups/setresgid/setresuid failed.
+    #[error("could not become uid {0} gid {1}")]
+    Ids(u32, u32, #[source] io::Error),
+    /// prctl(PR_SET_NO_NEW_PRIVS) failed.
+    #[error("could not set no_new_privs")]
+    NoNewPrivs(#[source] io::Error),
+    /// A set still holds a capability afterwards.
+    #[error("the {0} capability set is not empty after dropping it")]
+    Left(&'static str),
+}
+
+/// Drop everything: after this the process holds no capability in any
+/// set, runs as `uid`:`gid` with no supplementary groups, and no exec can
+/// give it a privilege back.
+pub fn drop_all(uid: u32, gid: u32) -> Result<(), DropError> {
+    caps::clear(None, CapSet::Bounding).map_err(|e| DropError::Caps("bounding", e))?;
+    sys::set_ids(uid, gid).map_err(|e| DropError::Ids(uid, gid, e))?;
+    let sets = [
+        (CapSet::Ambient, "ambient"),
+        (CapSet::Inheritable, "inheritable"),
+        (CapSet::Effective, "effective"),
+        (CapSet::Permitted, "permitted"),
+    ];
+    for (set, name) in sets {
+        caps::clear(None, set).map_err(|e| DropError::Caps(name, e))?;
+    }
+    sys::set_no_new_privs().map_err(DropError::NoNewPrivs)?;
+    for (set, name) in sets.into_iter().chain([(CapSet::Bounding, "bounding")]) {
+        if !caps::read(None, set)
+            .map_err(|e| DropError::Caps(name, e))?
+            .is_empty()
+        {
+            return Err(DropError::Left(name));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,390 @@
+//! solo5-netns-exec, the container entrypoint helper, end to end with
+//! upstream's own unikernels (../shared/upstream-solo5/spt): inside a "pod"
+//! network namespace of the test's own whose `eth0` is a veth to a "peer"
+//! namespace, as a CNI plugin leaves a pod. Every namespace is made here
+//! (prefix `h9`) and removed on drop; no packet leaves them.
+//!
+//! What a user sees: the guest gets the pod's real address and prefix;
+//! a 20000-ping flood is answered by the unikernel and not by the pod's
+//! kernel (its `Icmp: InEchos` does not move) under both wirings (tcx and
+//! tc mirred); the tender holds nothing; two unikernels run side by side
+//! on two uplinks and a third on a busy uplink is refused with one line;
+//! after SIGKILL no tap and no hook of ours is left (tcx) or the next
+//! start removes the stale one (mirred), and a restart works.
+
+use solo5_e2e::{
+    bin, ping_stats, proc_status_line, root, skip_unless_ping, spt, Netns, Outcome, Running,
+};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+const SERVING: &str = "[service0] Serving ping on 10.0.0.2, with MAC: ";
+
+/// Upstream's unikernel `name`, or None (with a visible message) when
+/// ../shared/upstream-solo5 is absent.
+fn upstream(name: &str) -> Option<PathBuf> {
+    let p = root().join("../shared/upstream-solo5/spt").join(name);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!("SKIP: {} is absent", p.display());
+        None
+    }
+}
+
+fn helper() -> PathBuf {
+    bin("solo5-netns-exec")
+}
+
+/// A pod namespace whose `eth{n}` (n = 0, 1, ...) is a veth to peer
+/// namespace n; eth0 holds 10.0.0.2/20 and the default route via
+/// 10.0.0.1, each peer holds 10.0.0.1/20 (test_net answers at 10.0.0.2).
+struct Pod {
+    ns: Netns,
+    peers: Vec<Netns>,
+}
+
+impl Pod {
+    fn new(uplinks: usize) -> Pod {
+        let ns = Netns::with_prefix("h9pod");
+        let mut peers = Vec::new();
+        for i in 0..uplinks {
+            let peer = Netns::with_prefix("h9peer");
+            ns.exec(&format!(
+                "ip link add eth{i} type veth peer name up0 netns {p} && \
+                 ip addr add 10.0.0.2/20 dev eth{i} && ip link set eth{i} up",
+                p = peer.name
+            ));
+            peer.exec("ip addr add 10.0.0.1/20 dev up0 && ip link set up0 up");
+            peers.push(peer);
+        }
+        ns.exec("ip route add default via 10.0.0.1 dev eth0");
+        Pod { ns, peers }
+    }
+
+    /// `solo5-netns-exec OPTS -- solo5-spt --mem=2 KERNEL ARGS` in the pod.
+    fn start(&self, opts: &[&str], kernel: &PathBuf, args: &[&str]) -> Running {
+        Running::spawn(&mut self.command(opts, kernel, args))
+    }
+
+    fn command(&self, opts: &[&str], kernel: &PathBuf, args: &[&str]) -> Command {
+        let mut c = self.ns.command(&helper());
+        c.args(opts)
+            .arg("--")
+            .arg(spt())
+            .arg("--mem=2")
+            .arg(kernel)
+            .args(args);
+        c
+    }
+
+    /// The pod kernel's count of echo requests it received.
+    fn in_echos(&self) -> u64 {
+        let snmp = self.ns.exec("cat /proc/net/snmp");
+        let rows: Vec<&str> = snmp.lines().filter(|l| l.starts_with("Icmp:")).collect();
+        let names: Vec<&str> = rows[0].split_whitespace().collect();
+        let values: Vec<&str> = rows[1].split_whitespace().collect();
+        let i = names.iter().position(|n| *n == "InEchos").expect("InEchos");
+        values[i].parse().expect("a number")
+    }
+
+    /// Our taps in the pod.
+    fn taps(&self) -> Vec<String> {
+        self.ns
+            .exec("ip -o link show")
+            .lines()
+            .filter_map(|l| l.split(": ").nth(1))
+            .filter(|n| n.starts_with("solo5tap"))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn mac(&self, iface: &str) -> String {
+        self.ns
+            .exec(&format!("cat /sys/class/net/{iface}/address"))
+            .trim()
+            .to_string()
+    }
+
+    fn ping(&self, peer: usize, args: &[&str], limit: Duration) -> Outcome {
+        self.peers[peer].ping(args).finish(limit)
+    }
+}
+
+fn until(t: &mut Running, text: &str) {
+    assert!(
+        t.wait_for(text, Duration::from_secs(10)),
+        "never printed {text:?}; status {:?}\n--- stdout\n{}--- stderr\n{}",
+        t.exit_status(),
+        t.stdout(),
+        t.stderr()
+    );
+}
+
+/// The helper refused: exit 1, one line on stderr naming `want`.
+fn assert_one_line(o: &Outcome, want: &str) {
+    assert_eq!(o.status, 1, "{}", o.dump());
+    let lines: Vec<&str> = o.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", o.dump());
+    assert!(lines[0].starts_with("solo5-netns-exec: "), "{}", o.dump());
+    assert!(lines[0].contains(want), "want {want:?}: {}", o.dump());
+}
+
+fn setup() -> Option<(PathBuf, PathBuf)> {
+    if skip_unless_ping() {
+        return None;
+    }
+    Some((upstream("test_hello.spt")?, upstream("test_net.spt")?))
+}
+
+#[test]
+fn helper_is_statically_linked() {
+    let elf = std::fs::read(helper()).expect("read helper");
+    let phoff = u64::from_le_bytes(elf[32..40].try_into().unwrap()) as usize;
+    let phentsize = u16::from_le_bytes(elf[54..56].try_into().unwrap()) as usize;
+    let phnum = u16::from_le_bytes(elf[56..58].try_into().unwrap()) as usize;
+    let interp = (0..phnum).any(|i| {
+        let at = phoff + i * phentsize;
+        u32::from_le_bytes(elf[at..at + 4].try_into().unwrap()) == 3
+    });
+    assert!(
+        !interp,
+        "solo5-netns-exec has a PT_INTERP: build it with scripts/build-all"
+    );
+}
+
+#[test]
+fn hello_gets_the_pods_real_address_prefix_and_gateway() {
+    let Some((hello, _)) = setup() else { return };
+    let pod = Pod::new(1);
+    let o = pod
+        .start(
+            &[],
+            &hello,
+            &["addr={addr}", "net={addr}/{prefix}", "gw={gw}"],
+        )
+        .finish(Duration::from_secs(20));
+    assert_eq!(o.status, 0, "{}", o.dump());
+    assert!(
+        o.stdout
+            .contains("Command line is: 'addr=10.0.0.2 net=10.0.0.2/20 gw=10.0.0.1'"),
+        "{}",
+        o.dump()
+    );
+    let o = pod
+        .start(&["--mirage"], &hello, &["x y"])
+        .finish(Duration::from_secs(20));
+    assert_eq!(o.status, 0, "{}", o.dump());
+    // The argument "x y" stays one vector element (the guest sees it
+    // joined by the tender, as any argument).
+    assert!(
+        o.stdout
+            .contains("Command line is: '--ipv4=10.0.0.2/20 --ipv4-gateway=10.0.0.1 x y'"),
+        "{}",
+        o.dump()
+    );
+    // No namespace network at all: a placeholder is one clear line.
+    let bare = Netns::with_prefix("h9bare");
+    let o = Running::spawn(
+        bare.command(&helper())
+            .args(["--", spt().to_str().unwrap(), "--mem=2"])
+            .arg(&hello)
+            .arg("{gw}"),
+    )
+    .finish(Duration::from_secs(20));
+    assert_one_line(&o, "uses {gw}, but this namespace has no default route");
+}
+
+#[test]
+fn flood_is_answered_by_the_unikernel_and_the_tender_holds_nothing() {
+    let Some((_, net)) = setup() else { return };
+    for wiring in ["tcx", "mirred"] {
+        let pod = Pod::new(1);
+        let echos = pod.in_echos();
+        let mut t = pod.start(&["--wiring", wiring], &net, &["limit"]);
+        until(&mut t, SERVING);
+        // The guest serves with eth0's MAC.
+        let mac = pod.mac("eth0").replace(':', "");
+        assert!(
+            t.stdout().contains(&format!("{SERVING}{mac}")),
+            "{wiring}: {}",
+            t.stdout()
+        );
+        let pid = t.pid();
+        let status = |f: &str| proc_status_line(pid, f).unwrap_or_default();
+        assert!(
+            status("Name").ends_with("solo5-spt"),
+            "{wiring}: {}",
+            status("Name")
+        );
+        assert_eq!(status("Uid"), "Uid:\t65534\t65534\t65534\t65534");
+        assert_eq!(status("Gid"), "Gid:\t65534\t65534\t65534\t65534");
+        for cap in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+            assert_eq!(status(cap), format!("{cap}:\t0000000000000000"), "{wiring}");
+        }
+        assert_eq!(status("NoNewPrivs"), "NoNewPrivs:\t1");
+        assert_eq!(status("Seccomp"), "Seccomp:\t2");
+        let taps = pod.taps();
+        assert_eq!(taps.len(), 1, "{wiring}: {taps:?}");
+        assert_eq!(
+            pod.ns
+                .exec(&format!("cat /sys/class/net/{}/mtu", taps[0]))
+                .trim(),
+            "1500"
+        );
+        let p = pod.ping(
+            0,
+            &["-f", "-q", "-c", "20000", "-w", "120", "10.0.0.2"],
+            Duration::from_secs(150),
+        );
+        let s = ping_stats(&p.stdout).unwrap_or_else(|| panic!("{wiring}: {}", p.dump()));
+        assert_eq!(s.transmitted, 20000, "{wiring}: {}", p.dump());
+        assert!(s.received * 1000 >= 20000 * 999, "{wiring}: {}", p.dump());
+        assert_eq!(
+            pod.in_echos(),
+            echos,
+            "{wiring}: the pod's kernel answered pings"
+        );
+        let neigh = pod.peers[0].exec("ip neigh show 10.0.0.2");
+        assert!(neigh.contains(&pod.mac("eth0")), "{wiring}: {neigh}");
+        let o = t.kill();
+        eprintln!(
+            "{wiring}: {}",
+            p.stdout
+                .lines()
+                .rev()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        assert!(
+            o.stderr.is_empty() || !o.stderr.contains("solo5-netns-exec"),
+            "{}",
+            o.dump()
+        );
+    }
+}
+
+#[test]
+fn two_unikernels_on_two_uplinks_and_a_busy_uplink_is_refused() {
+    let Some((_, net)) = setup() else { return };
+    let pod = Pod::new(2);
+    let mut first = pod.start(&[], &net, &["limit"]);
+    until(&mut first, SERVING);
+    let mut second = pod.start(&["--uplink", "service0=eth1"], &net, &["limit"]);
+    until(&mut second, SERVING);
+    assert_eq!(pod.taps().len(), 2, "{:?}", pod.taps());
+    // A third on eth0 would steal the first's traffic: refused.
+    let o = pod
+        .start(&[], &net, &["limit"])
+        .finish(Duration::from_secs(20));
+    assert_one_line(&o, "eth0 already carries another unikernel");
+    let echos = pod.in_echos();
+    for peer in 0..2 {
+        let p = pod.ping(
+            peer,
+            &["-c", "5", "-i", "0.2", "-w", "20", "10.0.0.2"],
+            Duration::from_secs(30),
+        );
+        let s = ping_stats(&p.stdout).expect("ping statistics");
+        assert_eq!(s.received, 5, "uplink {peer}: {}", p.dump());
+    }
+    assert_eq!(pod.in_echos(), echos);
+    assert!(first.is_running() && second.is_running());
+}
+
+#[test]
+fn sigkill_leaves_nothing_and_a_restart_works() {
+    let Some((_, net)) = setup() else { return };
+    for wiring in ["tcx", "mirred"] {
+        let pod = Pod::new(1);
+        let mut t = pod.start(&["--wiring", wiring], &net, &["limit"]);
+        until(&mut t, SERVING);
+        // SIGKILL (what Running::kill sends): the tender cannot clean up.
+        t.kill();
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(pod.taps(), Vec::<String>::new(), "{wiring}: a tap is left");
+        let filters = pod.ns.exec("tc filter show dev eth0 ingress");
+        if wiring == "tcx" {
+            // No hook left: the pod's own kernel answers again.
+            assert!(filters.is_empty(), "{filters}");
+            let echos = pod.in_echos();
+            let p = pod.ping(
+                0,
+                &["-c", "2", "-i", "0.2", "-w", "10", "10.0.0.2"],
+                Duration::from_secs(20),
+            );
+            assert_eq!(
+                ping_stats(&p.stdout).expect("stats").received,
+                2,
+                "{}",
+                p.dump()
+            );
+            assert_eq!(pod.in_echos(), echos + 2);
+        } else {
+            // A mirred filter of ours outlives the tender...
+            assert!(filters.contains("mirred"), "{filters}");
+        }
+        let mut again = pod.start(&["--wiring", wiring], &net, &["limit"]);
+        until(&mut again, SERVING);
+        let filters = pod.ns.exec("tc filter show dev eth0 ingress");
+        // ...and the next start removes it: exactly one redirect.
+        assert!(filters.matches("mirred").count() <= 1, "{filters}");
+        let echos = pod.in_echos();
+        let p = pod.ping(
+            0,
+            &["-c", "3", "-i", "0.2", "-w", "10", "10.0.0.2"],
+            Duration::from_secs(20),
+        );
+        assert_eq!(
+            ping_stats(&p.stdout).expect("stats").received,
+            3,
+            "{wiring}: {}",
+            p.dump()
+        );
+        assert_eq!(pod.in_echos(), echos, "{wiring}");
+    }
+}
+
+#[test]
+fn mistakes_are_one_line_and_leave_nothing() {
+    let Some((hello, net)) = setup() else { return };
+    let pod = Pod::new(1);
+    let o = pod
+        .start(&["--uplink", "service9=eth0"], &net, &["limit"])
+        .finish(Duration::from_secs(20));
+    assert_one_line(&o, "--uplink service9: ");
+    let o = pod
+        .start(&["--uplink", "service0=eth7"], &net, &["limit"])
+        .finish(Duration::from_secs(20));
+    assert_one_line(&o, "net 'service0': no interface eth7");
+    let o = pod
+        .start(&[], &hello.with_extension("nope"), &[])
+        .finish(Duration::from_secs(20));
+    assert_one_line(&o, "could not read");
+    let o = pod.start(&[], &spt(), &[]).finish(Duration::from_secs(20));
+    assert_one_line(&o, "solo5-spt: invalid executable");
+    let o = pod
+        .start(&["--user", "x"], &net, &[])
+        .finish(Duration::from_secs(20));
+    assert_one_line(&o, "--user: expected UID[:GID]");
+    let o = pod.start(&[], &hello, &[]).finish(Duration::from_secs(20));
+    assert_eq!(o.status, 0, "{}", o.dump());
+    // A second net device with no uplink, through test_net's manifest:
+    // the device is named.
+    let bare = Netns::with_prefix("h9bare");
+    let o = Running::spawn(
+        bare.command(&helper())
+            .args(["--", spt().to_str().unwrap(), "--mem=2"])
+            .arg(&net)
+            .arg("limit"),
+    )
+    .finish(Duration::from_secs(20));
+    assert_one_line(
+        &o,
+        "net 'service0': no uplink (this namespace has no default route",
+    );
+    assert_eq!(pod.taps(), Vec::<String>::new());
+    assert!(pod.ns.exec("tc filter show dev eth0 ingress").is_empty());
+}
