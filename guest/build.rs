@@ -7,9 +7,15 @@ use std::path::PathBuf;
 
 fn main() {
     let dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    // Both spt ABIs share the memory layout, hence the script; a later `hvt`
-    // flavor selects its own here.
-    let script = dir.join("ld").join("spt.ld");
+    // Both spt ABIs share the memory layout, hence the script; hvt has its
+    // own (execute-only text, no stack note).
+    let name = if env::var_os("CARGO_FEATURE_HVT").is_some() {
+        "hvt.ld"
+    } else {
+        "spt.ld"
+    };
+    let script = dir.join("ld").join(name);
+    println!("cargo:rerun-if-changed={}", script.display());
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:ldscript={}", script.display());
     println!("cargo:include={}", dir.join("include").display());

@@ -70,7 +70,8 @@ extern "C" {
 /// Tells the tender the stack size, the guard size and the image end, so
 /// that it makes the guard range `PROT_NONE` (docs/native-abi.md). The
 /// linker script keeps it in `.note.solo5rs.stack`, its own `PT_NOTE`.
-#[cfg(not(test))]
+/// Not on hvt, where the guest's own page tables make the guard.
+#[cfg(all(not(test), not(feature = "hvt")))]
 #[no_mangle]
 #[used]
 #[link_section = ".note.solo5rs.stack"]

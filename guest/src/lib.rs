@@ -1,4 +1,4 @@
-//! Guest SDK for Solo5 unikernels on solo5-spt.
+//! Guest SDK for Solo5 unikernels on solo5-spt and solo5-hvt.
 //!
 //! A unikernel built with this crate is a static ELF executable that a Solo5
 //! tender loads and jumps into. The SDK provides everything between that
@@ -28,7 +28,11 @@
 //!   syscalls itself (`solo5_abi::sptv2`), so upstream's `solo5-spt` runs it
 //!   too.
 //!
-//! Everything but the small `platform` module is the same for both.
+//! - `hvt`: upstream's hvt ABI version 2 (KVM); the guest sets up its own
+//!   page tables, GDT and IDT and runs at CPL3, calling the tender with
+//!   `outl` hypercalls (`solo5-hvt`, ours or upstream's).
+//!
+//! Everything but the small `platform` module is the same for all.
 //!
 //! # A Rust unikernel
 //! ```ignore
@@ -52,10 +56,14 @@
 // Host unit tests compile out `_start`, which is what uses startup's parts.
 #![cfg_attr(test, allow(dead_code))]
 
-#[cfg(all(feature = "spt", feature = "spt-v2"))]
-compile_error!("solo5-guest: enable exactly one flavor feature, not both `spt` and `spt-v2`");
-#[cfg(not(any(feature = "spt", feature = "spt-v2")))]
-compile_error!("solo5-guest: enable exactly one flavor feature: `spt` or `spt-v2`");
+#[cfg(any(
+    all(feature = "spt", feature = "spt-v2"),
+    all(feature = "spt", feature = "hvt"),
+    all(feature = "spt-v2", feature = "hvt")
+))]
+compile_error!("solo5-guest: enable exactly one flavor feature: `spt`, `spt-v2` or `hvt`");
+#[cfg(not(any(feature = "spt", feature = "spt-v2", feature = "hvt")))]
+compile_error!("solo5-guest: enable exactly one flavor feature: `spt`, `spt-v2` or `hvt`");
 
 // Links memcpy and friends into the guest. Not in this crate's unit tests,
 // whose host binary has a libc.
@@ -80,7 +88,9 @@ mod mft;
 pub mod net;
 mod panic;
 mod platform;
+mod ssp;
 mod start;
+#[cfg(not(feature = "hvt"))]
 mod sys;
 pub mod tls;
 

@@ -33,6 +33,11 @@
 //! allocator of the `alloc` feature never hands out a byte past it, so
 //! running out of heap is a failed allocation, never a write into the
 //! stack.
+//!
+//! On hvt the guest builds its own page tables instead (see
+//! `platform/hvt_cpu.rs`): after `_end` come the page tables and the guard
+//! (both unmapped), then the stack, and the heap runs from the top of the
+//! stack to `mem_size`; the same 512 KiB floor counts from `_end`.
 
 use core::ffi::{c_char, CStr};
 
@@ -126,9 +131,15 @@ pub(crate) struct MemoryMap {
     /// First byte of the heap: `_end` (or `kernel_end`, if higher)
     /// rounded up to a page.
     pub heap_start: u64,
-    /// End of the heap (exclusive) = start of the guard range; 0 when the
-    /// guard and the stack do not fit in memory.
+    /// End of the heap (exclusive); on spt the start of the guard range,
+    /// 0 when the guard and the stack do not fit in memory.
     pub heap_end: u64,
+    /// The guard range and the stack: `(guard start, stack start, stack
+    /// end)`, all exclusive ends.
+    stack: (u64, u64, u64),
+    /// Where the free memory that [`MIN_FREE`] counts starts: the heap's
+    /// start on spt, the image's end on hvt (the stack comes first there).
+    free_from: u64,
 }
 
 impl MemoryMap {
@@ -145,23 +156,45 @@ impl MemoryMap {
             layout,
             heap_start,
             heap_end,
+            stack: (heap_end, heap_end + GUARD_SIZE, mem_size),
+            free_from: heap_start,
+        }
+    }
+
+    /// The hvt layout: page tables, guard and stack after the image (set
+    /// up by `_start`), the heap from the top of the stack to the end of
+    /// memory.
+    #[cfg(feature = "hvt")]
+    pub fn below_heap(mem_size: u64, layout: Layout, heap_start: u64) -> MemoryMap {
+        MemoryMap {
+            mem_size,
+            layout,
+            heap_start,
+            heap_end: mem_size,
+            stack: crate::platform::hvt_cpu::stack_range(),
+            free_from: (layout.end as u64).div_ceil(PAGE_SIZE) * PAGE_SIZE,
         }
     }
 
     /// Whether there is enough memory to start the application: at least
     /// [`MIN_FREE`] above the image, and room for the stack and its guard.
     pub fn heap_ok(&self) -> bool {
-        self.mem_size >= self.heap_start + MIN_FREE && self.heap_end >= self.heap_start
+        self.mem_size >= self.free_from + MIN_FREE && self.heap_end >= self.heap_start
     }
 
-    /// Start of the stack's guard range (= end of the heap).
+    /// Start of the stack's guard range.
     pub fn guard_start(&self) -> u64 {
-        self.heap_end
+        self.stack.0
     }
 
     /// Lowest address of the stack (= end of the guard range).
     pub fn stack_start(&self) -> u64 {
-        self.heap_end + GUARD_SIZE
+        self.stack.1
+    }
+
+    /// End of the stack (exclusive).
+    pub fn stack_end(&self) -> u64 {
+        self.stack.2
     }
 
     /// Prints the banner and memory map like upstream's bindings.
@@ -212,7 +245,7 @@ impl MemoryMap {
                     self.guard_start(),
                     self.stack_start() - 1,
                     self.stack_start(),
-                    self.mem_size - 1
+                    self.stack_end() - 1
                 ),
             );
         }
@@ -231,13 +264,26 @@ extern "C" {
     fn solo5_app_main(start: *const StartInfo) -> i32;
 }
 
-/// The entry point the tender jumps to, with the boot info address.
+/// The entry point the tender jumps to, with the boot info address (spt
+/// flavors; on hvt `_start` is assembly that sets up the CPU first, see
+/// `platform/hvt_cpu.rs`, then calls [`start`]).
 ///
 /// # Safety
 /// Only the tender calls this, once, with the boot info it wrote.
-#[cfg(not(test))]
+#[cfg(all(not(test), not(feature = "hvt")))]
 #[no_mangle]
 pub unsafe extern "C" fn _start(boot_info: *const core::ffi::c_void) -> ! {
+    // SAFETY: boot_info is rdi at entry, as the contract above says.
+    unsafe { start(boot_info) }
+}
+
+/// Startup proper, once the flavor's entry has the CPU in order.
+///
+/// # Safety
+/// Called once, with the boot info the tender wrote.
+#[cfg(not(test))]
+pub(crate) unsafe fn start(boot_info: *const core::ffi::c_void) -> ! {
+    crate::ssp::init();
     // SAFETY: boot_info is rdi at entry, as the contract above says.
     let boot = match unsafe { crate::platform::init(boot_info) } {
         Ok(boot) => boot,
@@ -256,7 +302,15 @@ pub unsafe extern "C" fn _start(boot_info: *const core::ffi::c_void) -> ! {
         log::set_level(level);
     }
 
-    let map = MemoryMap::new(boot.mem_size, boot.kernel_end, crate::image::layout());
+    let map = match boot.heap {
+        None => MemoryMap::new(boot.mem_size, boot.kernel_end, crate::image::layout()),
+        #[cfg(feature = "hvt")]
+        Some(heap_start) => {
+            MemoryMap::below_heap(boot.mem_size, crate::image::layout(), heap_start)
+        }
+        #[cfg(not(feature = "hvt"))]
+        Some(_) => fail("heap placement"),
+    };
     map.log();
     if !map.heap_ok() {
         fail("Not enough memory");

@@ -1,18 +1,26 @@
-//! The hypercalls of the core module (HVT.md sections 5 and 6): WALLTIME,
-//! PUTS, POLL and HALT. Every guest pointer, struct or buffer, is checked
-//! against guest memory first (HVT.md 5.1), and every field the tender
-//! writes back must lie outside the read-only segments: a guest that
-//! fails either check is stopped with one line, never by a crash of the
-//! tender.
+//! The hypercalls (HVT.md sections 5, 6 and 8): WALLTIME, PUTS, POLL and
+//! HALT, and those of the devices: BLOCK_WRITE, BLOCK_READ, NET_WRITE,
+//! NET_READ. Every guest pointer, struct or buffer, is checked against
+//! guest memory first (HVT.md 5.1), and every field or buffer the tender
+//! writes must lie outside the read-only segments: a guest that fails
+//! either check is stopped with one line, never by a crash of the tender.
+//!
+//! The device I/O itself is the code spt uses
+//! (`solo5_tender::devices::io`): one read or write per frame, block
+//! transfers that never pass the capacity, and net devices at end of file
+//! that answer `SOLO5_R_EUNSPEC` and are no longer polled.
 //!
 //! Nothing here allocates: the tables are built before the guest runs.
-//! Devices add their hypercalls (block 4-5, net 6-7) to [`Hypercalls`]
-//! when they are attached; until one is, those numbers are invalid, as
-//! upstream.
+//! The block numbers (4-5) are valid only when a block device is attached,
+//! the net numbers (6-7) only when a net device is, as upstream.
 
 use crate::layout::hypercall::{self as hc, off};
 use crate::memory::{BadAccess, GuestMemory};
-use crate::sys;
+use crate::ring;
+use crate::sys::{self, fatal, Errno, PROG};
+use solo5_abi::result::{AGAIN, EINVAL, EUNSPEC, OK};
+use solo5_tender::devices::io::{self, NetEof, NetRead, PollSet, Transfer};
+use std::sync::Arc;
 
 /// What the run loop does after a hypercall.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,6 +40,10 @@ pub enum Fault {
     Invalid(u16),
     /// The console could not be written (errno).
     Console(i32),
+    /// A block transfer failed on the host: (write?, errno).
+    BlockError(bool, i32),
+    /// A block transfer was cut short: (write?, bytes moved, bytes asked).
+    BlockShort(bool, usize, u64),
 }
 
 impl From<BadAccess> for Fault {
@@ -40,30 +52,135 @@ impl From<BadAccess> for Fault {
     }
 }
 
+/// A device as the hypercalls see it, by manifest index.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Device {
+    /// Nothing at this index (or an entry of another type).
+    #[default]
+    None,
+    /// A network device: its host descriptor, non-blocking.
+    Net(i32),
+    /// A block device: host descriptor and capacity in bytes.
+    Block(i32, u64),
+}
+
+/// What the hypercalls and the ring thread share about the net devices:
+/// which reached end of file, and the line that says so for each.
+#[derive(Debug, Default)]
+pub struct NetShared {
+    /// Devices at end of file.
+    pub eof: NetEof,
+    /// Devices whose ring writes failed (said once each).
+    write_failed: NetEof,
+    lines: Vec<Vec<u8>>,
+    names: Vec<String>,
+}
+
+impl NetShared {
+    /// For the net devices `names` (manifest index, name).
+    pub fn new(names: &[(usize, &str)]) -> NetShared {
+        let mut lines = vec![Vec::new(); 64];
+        let mut all = vec![String::new(); 64];
+        for &(i, name) in names {
+            if let Some(n) = all.get_mut(i) {
+                *n = name.to_string();
+            }
+            if let Some(l) = lines.get_mut(i) {
+                *l = format!(
+                    "{PROG}: warning: net '{name}': end of file or hang-up on the host side; \
+                     reads now fail (SOLO5_R_EUNSPEC) and POLL no longer reports it\n"
+                )
+                .into_bytes();
+            }
+        }
+        NetShared {
+            eof: NetEof::new(),
+            write_failed: NetEof::new(),
+            lines,
+            names: all,
+        }
+    }
+
+    /// A frame written through the ring could not go out (`errno`, or a
+    /// short write when `None`): the ring has no way to tell the guest,
+    /// so the tender says so, once per device, and drops the frame.
+    pub fn write_failed(&self, index: usize, errno: Option<i32>, wrote: usize, len: u32) {
+        if !self.write_failed.set(index) {
+            return;
+        }
+        let name = self.names.get(index).map_or("", String::as_str);
+        match errno {
+            Some(e) => sys::warn(format_args!(
+                "warning: net '{name}': frame write failed: {}; frames that cannot be written are dropped",
+                Errno(e)
+            )),
+            None => sys::warn(format_args!(
+                "warning: net '{name}': wrote only {wrote} out of {len} bytes of a frame; frames that cannot be written are dropped"
+            )),
+        }
+    }
+
+    /// Print the end-of-file line of device `index` (once: callers call
+    /// this when they were first to mark it).
+    fn warn(&self, index: usize) {
+        if let Some(l) = self.lines.get(index).filter(|l| !l.is_empty()) {
+            // SAFETY: l is a live buffer of l.len() bytes. Nothing is left
+            // to tell if stderr fails.
+            let _ = unsafe { sys::write_all(2, l.as_ptr(), l.len()) };
+        }
+    }
+
+    /// Device `index` reached end of file: mark it, say so the first time.
+    pub fn at_eof(&self, index: usize) {
+        if self.eof.set(index) {
+            self.warn(index);
+        }
+    }
+}
+
 /// The state the hypercalls need, built before the first run.
-#[derive(Default)]
 pub struct Hypercalls {
-    /// Host descriptors POLL waits on (the attached net devices), with
-    /// the manifest index each stands for.
-    pollfds: Vec<libc::pollfd>,
-    poll_index: Vec<u32>,
+    devices: [Device; 64],
+    has_net: bool,
+    has_block: bool,
+    poll: PollSet,
+    net: Arc<NetShared>,
+    ring: Option<ring::Thread>,
+}
+
+impl Default for Hypercalls {
+    fn default() -> Hypercalls {
+        Hypercalls::new(&[], Arc::default())
+    }
 }
 
 impl Hypercalls {
-    /// Hypercalls for a guest whose net devices are `net` (manifest index,
-    /// host descriptor).
-    pub fn new(net: &[(u32, i32)]) -> Hypercalls {
-        Hypercalls {
-            pollfds: net
-                .iter()
-                .map(|&(_, fd)| libc::pollfd {
-                    fd,
-                    events: libc::POLLIN,
-                    revents: 0,
-                })
-                .collect(),
-            poll_index: net.iter().map(|&(i, _)| i).collect(),
+    /// Hypercalls for a guest whose devices are `devices` (manifest
+    /// index, device); `net` is shared with the ring thread, if any.
+    pub fn new(devices: &[(usize, Device)], net: Arc<NetShared>) -> Hypercalls {
+        let mut table = [Device::None; 64];
+        let mut nets = Vec::new();
+        for &(i, d) in devices {
+            if i < 64 {
+                table[i] = d;
+                if let Device::Net(fd) = d {
+                    nets.push((i, fd));
+                }
+            }
         }
+        Hypercalls {
+            devices: table,
+            has_net: !nets.is_empty(),
+            has_block: devices.iter().any(|(_, d)| matches!(d, Device::Block(..))),
+            poll: PollSet::new(&nets),
+            net,
+            ring: None,
+        }
+    }
+
+    /// The ring thread to drain at HALT.
+    pub fn set_ring(&mut self, t: ring::Thread) {
+        self.ring = Some(t);
     }
 
     /// Handle hypercall `nr` with its argument struct at `gpa`.
@@ -72,32 +189,164 @@ impl Hypercalls {
             hc::WALLTIME => walltime(mem, gpa),
             hc::PUTS => puts(mem, gpa),
             hc::POLL => self.poll(mem, gpa),
-            hc::HALT => halt(mem, gpa),
+            hc::BLOCK_WRITE if self.has_block => self.block(mem, gpa, true),
+            hc::BLOCK_READ if self.has_block => self.block(mem, gpa, false),
+            hc::NET_WRITE if self.has_net => self.net_write(mem, gpa),
+            hc::NET_READ if self.has_net => self.net_read(mem, gpa),
+            hc::HALT => {
+                let next = halt(mem, gpa)?;
+                if let Some(t) = &self.ring {
+                    t.drain();
+                }
+                Ok(next)
+            }
             _ => Err(Fault::Invalid(nr)),
         }
     }
 
-    /// POLL: wait until the timeout passes or a net device is readable;
-    /// report which are (a bit per manifest index) and how many.
+    /// The device at `handle` (upstream truncates it to 32 bits).
+    fn device(&self, handle: u64) -> Device {
+        self.devices
+            .get(handle as u32 as usize)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// POLL: wait until the timeout passes or a live net device is
+    /// readable; report which are (a bit per manifest index) and how many.
     fn poll(&mut self, mem: &GuestMemory, gpa: u64) -> Result<Next, Fault> {
         mem.check_writable(gpa, hc::POLL_SIZE)?;
         let timeout = mem.read_u64(gpa + off::POLL_TIMEOUT)?;
-        for p in &mut self.pollfds {
-            p.revents = 0;
-        }
+        let net = &self.net;
         // As upstream, a zero timeout still waits a nanosecond.
-        let n = sys::wait_readable(&mut self.pollfds, timeout | 1);
-        let mut ready_set = 0u64;
-        if n > 0 {
-            for (p, &i) in self.pollfds.iter().zip(&self.poll_index) {
-                if p.revents & libc::POLLIN != 0 {
-                    ready_set |= 1u64 << (i & 63);
-                }
-            }
-        }
+        let ready_set = self
+            .poll
+            .wait(&net.eof, timeout | 1, sys::monotonic_ns, |i| net.warn(i));
         mem.write_u64(gpa + off::POLL_READY_SET, ready_set)?;
         mem.write_i32(gpa + off::POLL_RET, ready_set.count_ones() as i32)?;
         Ok(Next::Resume)
+    }
+
+    /// BLOCK_WRITE / BLOCK_READ: exactly `len` bytes at `offset`, never
+    /// past the capacity; a host failure stops the guest with upstream's
+    /// line.
+    fn block(&mut self, mem: &GuestMemory, gpa: u64, write: bool) -> Result<Next, Fault> {
+        mem.check_writable(gpa, hc::BLOCK_SIZE)?;
+        let handle = mem.read_u64(gpa + off::BLOCK_HANDLE)?;
+        let offset = mem.read_u64(gpa + off::BLOCK_OFFSET)?;
+        let data = mem.read_u64(gpa + off::BLOCK_DATA)?;
+        let len = mem.read_u64(gpa + off::BLOCK_LEN)?;
+        let ret = match self.device(handle) {
+            Device::Block(fd, capacity) if io::block_in_range(capacity, offset, len) => {
+                let t = if write {
+                    let p = mem.ptr(data, len)?;
+                    // SAFETY: [p, p + len) lies inside guest memory
+                    // (checked by ptr), which stays mapped.
+                    unsafe { io::block_write(fd, p, len as usize, offset) }
+                } else {
+                    mem.check_writable(data, len)?;
+                    let p = mem.ptr(data, len)?;
+                    // SAFETY: as above, and outside the read-only
+                    // segments (checked).
+                    unsafe { io::block_read(fd, p, len as usize, offset) }
+                };
+                match t {
+                    Transfer::Done => OK,
+                    Transfer::Error(e) => return Err(Fault::BlockError(write, e)),
+                    Transfer::Short(n) => return Err(Fault::BlockShort(write, n, len)),
+                }
+            }
+            _ => EINVAL,
+        };
+        mem.write_i32(gpa + off::BLOCK_RET, ret as i32)?;
+        Ok(Next::Resume)
+    }
+
+    /// NET_WRITE: one frame, one write. A failed or short write is
+    /// `SOLO5_R_EUNSPEC` for the guest (upstream exits).
+    fn net_write(&mut self, mem: &GuestMemory, gpa: u64) -> Result<Next, Fault> {
+        mem.check_writable(gpa, hc::NET_SIZE)?;
+        let handle = mem.read_u64(gpa + off::NET_HANDLE)?;
+        let data = mem.read_u64(gpa + off::NET_DATA)?;
+        let len = mem.read_u64(gpa + off::NET_LEN)?;
+        let ret = match self.device(handle) {
+            Device::Net(fd) => {
+                let p = mem.ptr(data, len)?;
+                if self.net.eof.is_set(handle as u32 as usize) {
+                    EUNSPEC
+                } else {
+                    // SAFETY: [p, p + len) lies inside guest memory.
+                    match unsafe { io::net_write(fd, p, len as usize) } {
+                        Transfer::Done => OK,
+                        Transfer::Short(_) | Transfer::Error(_) => EUNSPEC,
+                    }
+                }
+            }
+            _ => EINVAL,
+        };
+        mem.write_i32(gpa + off::NET_RET, ret as i32)?;
+        Ok(Next::Resume)
+    }
+
+    /// NET_READ: one read into the buffer. Nothing queued is AGAIN; end
+    /// of file is EUNSPEC, now and on every later call.
+    fn net_read(&mut self, mem: &GuestMemory, gpa: u64) -> Result<Next, Fault> {
+        mem.check_writable(gpa, hc::NET_SIZE)?;
+        let handle = mem.read_u64(gpa + off::NET_HANDLE)?;
+        let data = mem.read_u64(gpa + off::NET_DATA)?;
+        let len = mem.read_u64(gpa + off::NET_LEN)?;
+        let ret = match self.device(handle) {
+            Device::Net(fd) => {
+                let index = handle as u32 as usize;
+                mem.check_writable(data, len)?;
+                let p = mem.ptr(data, len)?;
+                if self.net.eof.is_set(index) {
+                    EUNSPEC
+                } else {
+                    // SAFETY: [p, p + len) lies inside guest memory,
+                    // outside the read-only segments (checked above).
+                    match unsafe { io::net_read(fd, p, len as usize) } {
+                        NetRead::Frame(n) => {
+                            mem.write_u64(gpa + off::NET_LEN, n as u64)?;
+                            OK
+                        }
+                        NetRead::Again => AGAIN,
+                        NetRead::Eof => {
+                            self.net.at_eof(index);
+                            EUNSPEC
+                        }
+                        NetRead::Error(_) => EUNSPEC,
+                    }
+                }
+            }
+            _ => EINVAL,
+        };
+        mem.write_i32(gpa + off::NET_RET, ret as i32)?;
+        Ok(Next::Resume)
+    }
+}
+
+/// Stop the guest for `fault` with one line (no allocation).
+pub fn stop(fault: Fault) -> ! {
+    match fault {
+        Fault::Access(b) => fatal(format_args!(
+            "Invalid guest access: gpa={:#x}, sz={}",
+            b.gpa, b.len
+        )),
+        Fault::Invalid(nr) => fatal(format_args!("Invalid guest hypercall: num={nr}")),
+        Fault::Console(e) => fatal(format_args!(
+            "PUTS: could not write the guest's output: {}",
+            Errno(e)
+        )),
+        Fault::BlockError(write, e) => fatal(format_args!(
+            "Fatal error when {}: {}",
+            if write { "writing" } else { "reading" },
+            Errno(e)
+        )),
+        Fault::BlockShort(write, n, m) => fatal(format_args!(
+            "Fatal error: {} only {n} out of {m} bytes",
+            if write { "wrote" } else { "read" }
+        )),
     }
 }
 
@@ -260,7 +509,7 @@ mod tests {
         let rc = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM, 0, fds.as_mut_ptr()) };
         assert_eq!(rc, 0);
         let mut m = memory();
-        let mut h = Hypercalls::new(&[(3, fds[0])]);
+        let mut h = Hypercalls::new(&[(3, Device::Net(fds[0]))], Arc::default());
         // SAFETY: writes one byte from a live buffer to our socket.
         assert_eq!(unsafe { libc::write(fds[1], b"x".as_ptr().cast(), 1) }, 1);
         put(&mut m, 0x200000, 10_000_000_000);

@@ -83,6 +83,10 @@ pub mod hypercall {
     pub const POLL_SIZE: u64 = 24;
     /// `sizeof(struct hvt_hc_halt)`.
     pub const HALT_SIZE: u64 = 16;
+    /// `sizeof(struct hvt_hc_block_write)` (and `_read`).
+    pub const BLOCK_SIZE: u64 = 40;
+    /// `sizeof(struct hvt_hc_net_write)` (and `_read`).
+    pub const NET_SIZE: u64 = 32;
     /// Bytes of the trap frame a guest may pass as HALT cookie.
     pub const HALT_COOKIE_MAX: u64 = 512;
 
@@ -100,6 +104,24 @@ pub mod hypercall {
         pub const POLL_READY_SET: u64 = 8;
         /// poll.ret.
         pub const POLL_RET: u64 = 16;
+        /// block.handle.
+        pub const BLOCK_HANDLE: u64 = 0;
+        /// block.offset.
+        pub const BLOCK_OFFSET: u64 = 8;
+        /// block.data (GPA).
+        pub const BLOCK_DATA: u64 = 16;
+        /// block.len.
+        pub const BLOCK_LEN: u64 = 24;
+        /// block.ret.
+        pub const BLOCK_RET: u64 = 32;
+        /// net.handle.
+        pub const NET_HANDLE: u64 = 0;
+        /// net.data (GPA).
+        pub const NET_DATA: u64 = 8;
+        /// net.len (NET_READ: in buffer size, out bytes read).
+        pub const NET_LEN: u64 = 16;
+        /// net.ret.
+        pub const NET_RET: u64 = 24;
         /// halt.cookie.
         pub const HALT_COOKIE: u64 = 0;
         /// halt.exit_status.
@@ -135,5 +157,11 @@ mod tests {
         assert_eq!((PUTS_DATA, POLL_TIMEOUT, HALT_COOKIE), (0, 0, 0));
         assert_eq!(POLL_READY_SET, 8);
         assert_eq!(PIO_BASE + HALT, 0x508);
+        assert_eq!(BLOCK_RET + 4 + 4, BLOCK_SIZE);
+        assert_eq!(NET_RET + 4 + 4, NET_SIZE);
+        assert_eq!(
+            (BLOCK_HANDLE, NET_HANDLE, BLOCK_LEN, NET_LEN),
+            (0, 0, 24, 16)
+        );
     }
 }

@@ -19,13 +19,14 @@ pub mod kernel;
 pub mod layout;
 pub mod memory;
 pub mod paging;
+pub mod ring;
 pub mod run;
 pub mod sandbox;
 pub mod sys;
 pub mod vm;
 
 use boot::BootInfo;
-use hypercalls::Hypercalls;
+use hypercalls::{Device, Hypercalls, NetShared};
 use kernel::{Kernel, KernelError};
 use memory::{GuestMemory, MemoryError};
 use sandbox::SandboxError;
@@ -33,6 +34,7 @@ use solo5_tender::cmdline::Options;
 use solo5_tender::devices::{self, Attached, DeviceError, Devices, Net};
 use std::io;
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use thiserror::Error;
 use vm::{Vm, VmError};
 
@@ -77,6 +79,49 @@ pub fn mem_size(mib: u64) -> Result<(u64, bool), HvtError> {
     Ok((size, size != asked))
 }
 
+/// Whether the tender offers the shared net ring (HVT.md section 7) to a
+/// guest with a net device: `--net-ring=auto|on|off`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RingChoice {
+    /// Where it pays off: not on a kvm_pvm host (docs/benchmarks-hvt.md).
+    #[default]
+    Auto,
+    /// Always (when KVM has ioeventfds).
+    On,
+    /// Never: NET_READ and NET_WRITE hypercalls only.
+    Off,
+}
+
+impl RingChoice {
+    /// The value of `--net-ring=VALUE`.
+    pub fn parse(v: &str) -> Option<RingChoice> {
+        match v {
+            "auto" => Some(RingChoice::Auto),
+            "on" => Some(RingChoice::On),
+            "off" => Some(RingChoice::Off),
+            _ => None,
+        }
+    }
+
+    /// Whether to offer the ring on this host. Auto: not where the KVM
+    /// module is kvm_pvm, whose guests run CPL0 code at about 1 us an
+    /// instruction, so that a guest spinning on the ring for its
+    /// completion costs more than the exit it saves (measured:
+    /// docs/benchmarks-hvt.md).
+    pub fn wanted(self) -> bool {
+        match self {
+            RingChoice::On => true,
+            RingChoice::Off => false,
+            RingChoice::Auto => !on_kvm_pvm(),
+        }
+    }
+}
+
+/// Whether `/dev/kvm` is served by kvm_pvm (HVT.md section 12).
+pub fn on_kvm_pvm() -> bool {
+    std::path::Path::new("/sys/module/kvm_pvm").exists()
+}
+
 /// Usage for a tender called `prog`.
 pub fn usage(prog: &str) -> String {
     format!(
@@ -91,6 +136,8 @@ pub fn usage(prog: &str) -> String {
          \x20 --net-mac:NAME=HWADDR        set the guest MAC address of NAME (default: random)\n\
          \x20 --block:NAME=PATH            attach the file or block device PATH as block device NAME\n\
          \x20 --block-sector-size:NAME=N   sector size of NAME, a power of two >= 512 (default: 512)\n\
+         \x20 --net-ring=auto|on|off      offer the shared net ring to the guest (default: auto,\n\
+         \x20                              i.e. on unless the host's KVM is kvm_pvm)\n\
          \x20 --print-policy               print the seccomp policy KERNEL would get, do not run it\n\
          \x20 --help                       display this help\n\
          \x20 --version                    display version information\n\
@@ -114,24 +161,61 @@ fn device_warnings(devices: &Devices) {
 /// Everything set up, the guest not yet running.
 pub struct Prepared {
     vm: Vm,
-    mem: GuestMemory,
+    mem: Arc<GuestMemory>,
     hypercalls: Hypercalls,
+    /// The net ring's eventfd, when the ring is offered.
+    ring_eventfd: Option<i32>,
     /// Kept open for the guest until the process ends.
     devices: Devices,
 }
 
-/// Set up the guest of `o` up to its first instruction. Prints the
-/// warnings upstream prints (memory rounding, device notes).
-pub fn prepare(o: &Options) -> Result<Prepared, HvtError> {
+/// The eventfd KVM signals on a ring kick, or why the ring falls back to
+/// hypercalls (upstream's warnings).
+fn kick_eventfd(vm: &Vm) -> Result<vmm_sys_util::eventfd::EventFd, String> {
+    if !vm.has_ioeventfd() {
+        return Err("KVM has no ioeventfd, falling back to hypercalls".into());
+    }
+    let efd = vmm_sys_util::eventfd::EventFd::new(libc::EFD_CLOEXEC)
+        .map_err(|e| format!("eventfd() failed, falling back to hypercalls: {e}"))?;
+    vm.kick_eventfd(&efd, ring::KICK_PORT)
+        .map_err(|e| format!("KVM_IOEVENTFD failed, falling back to hypercalls: {e}"))?;
+    Ok(efd)
+}
+
+/// Set up the guest of `o` up to its first instruction, offering the net
+/// ring as `ring_choice` says. Prints the warnings upstream prints (memory
+/// rounding, device notes, ring fall-backs).
+pub fn prepare(o: &Options, ring_choice: RingChoice) -> Result<Prepared, HvtError> {
     let mut k = Kernel::open(&o.kernel)?;
     let devices = devices::attach(&mut k.manifest, o)?;
     device_warnings(&devices);
-    let (alloc, adjusted) = mem_size(o.mem_mib)?;
+    let (size, adjusted) = mem_size(o.mem_mib)?;
     if adjusted {
-        eprintln!("{PROG}: adjusting memory to {alloc} bytes");
+        eprintln!("{PROG}: adjusting memory to {size} bytes");
     }
+    let nets: Vec<(usize, i32)> = devices
+        .list
+        .iter()
+        .filter_map(|(i, _, d)| match d {
+            Attached::Net(n) => Some((*i, n.fd.as_raw_fd())),
+            Attached::Block(_) => None,
+        })
+        .collect();
+    // With a net device, 2 MiB on top for the ring (HVT.md 1.1 and 7),
+    // carved off the top of what is allocated.
+    let alloc = if nets.is_empty() {
+        size
+    } else {
+        (size + ring::RESERVED).min(layout::MAX_MEM)
+    };
+    let guest_size = if nets.is_empty() {
+        alloc
+    } else {
+        alloc - ring::RESERVED
+    };
     sys::exit_on_signals().map_err(HvtError::Signals)?;
-    let exe = k.load(alloc)?;
+    // The image must lie below the ring.
+    let exe = k.load(guest_size)?;
     let pages = k.page_tables(&exe, alloc)?;
 
     let vm = Vm::create()?;
@@ -139,27 +223,68 @@ pub fn prepare(o: &Options) -> Result<Prepared, HvtError> {
     vm.set_memory(&mem)?;
     mem.load(&exe, &k.file, &k.shown)?;
     boot::write_tables(&mut mem, &pages)?;
+    mem.set_mem_size(guest_size);
     cpu::setup(&vm, exe.entry, mem.mem_size())?;
+    let efd = if !nets.is_empty() && ring_choice.wanted() {
+        kick_eventfd(&vm).map_err(|w| eprintln!("{PROG}: {w}")).ok()
+    } else {
+        None
+    };
     let info = BootInfo {
         mem_size: mem.mem_size(),
         kernel_end: exe.kernel_end,
         cpu_cycle_freq: vm.tsc_hz()?,
-        host_features: 0,
-        net_ring: 0,
+        host_features: if efd.is_some() {
+            ring::FEATURE_RING_IO
+        } else {
+            0
+        },
+        net_ring: if efd.is_some() { guest_size } else { 0 },
     };
     boot::write_boot_info(&mut mem, &info, &k.manifest.to_bytes(), &o.cmdline)?;
-    let net: Vec<(u32, i32)> = devices
+    let mem = Arc::new(mem);
+    let names: Vec<(usize, &str)> = devices
         .list
         .iter()
-        .filter_map(|(i, _, d)| match d {
-            Attached::Net(n) => Some((*i as u32, n.fd.as_raw_fd())),
-            Attached::Block(_) => None,
+        .filter(|(_, _, d)| matches!(d, Attached::Net(_)))
+        .map(|(i, name, _)| (*i, name.as_str()))
+        .collect();
+    let shared = Arc::new(NetShared::new(&names));
+    let table: Vec<(usize, Device)> = devices
+        .list
+        .iter()
+        .map(|(i, _, d)| match d {
+            Attached::Net(n) => (*i, Device::Net(n.fd.as_raw_fd())),
+            Attached::Block(b) => (*i, Device::Block(b.fd.as_raw_fd(), b.capacity)),
         })
         .collect();
+    let mut hypercalls = Hypercalls::new(&table, shared.clone());
+    let mut ring_eventfd = None;
+    if let Some(efd) = efd {
+        let r = ring::Ring::new(mem.clone(), guest_size, &nets, shared)
+            .map_err(|b| MemoryError::OutOfRange(b.gpa, b.len))?;
+        r.clear();
+        let raw = efd.as_raw_fd();
+        match ring::Thread::start(r, efd) {
+            Ok(t) => {
+                hypercalls.set_ring(t);
+                ring_eventfd = Some(raw);
+            }
+            Err(e) => {
+                eprintln!("{PROG}: pthread_create() failed, falling back to hypercalls: {e}");
+                mem.write_i32(layout::BOOT_INFO_ADDR + layout::boot_info::HOST_FEATURES, 0)
+                    .and_then(|()| {
+                        mem.write_u64(layout::BOOT_INFO_ADDR + layout::boot_info::NET_RING, 0)
+                    })
+                    .map_err(|b| MemoryError::OutOfRange(b.gpa, b.len))?;
+            }
+        }
+    }
     Ok(Prepared {
         vm,
         mem,
-        hypercalls: Hypercalls::new(&net),
+        hypercalls,
+        ring_eventfd,
         devices,
     })
 }
@@ -167,7 +292,7 @@ pub fn prepare(o: &Options) -> Result<Prepared, HvtError> {
 impl Prepared {
     /// The seccomp policy the guest would run under.
     pub fn policy(&self) -> solo5_policy::Policy {
-        sandbox::policy(&self.vm, &self.devices)
+        sandbox::policy(&self.vm, &self.devices, self.ring_eventfd)
     }
 
     /// Confine the tender and run the guest; ends the process with the

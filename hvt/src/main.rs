@@ -8,7 +8,7 @@
 //! unikernel's.
 #![no_main]
 
-use solo5_hvt::{sys, usage, HvtError, PROG};
+use solo5_hvt::{sys, usage, HvtError, RingChoice, PROG};
 use solo5_tender::cmdline::{self, CmdlineError, Command};
 use std::io::Write;
 
@@ -38,11 +38,44 @@ pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
     tender_main()
 }
 
+/// Take hvt's own `--net-ring=auto|on|off` out of the options (the words
+/// before `--` or the kernel); the last one given wins.
+fn ring_option(
+    args: Vec<std::ffi::OsString>,
+) -> Result<(Vec<std::ffi::OsString>, RingChoice), String> {
+    let mut ring = RingChoice::default();
+    let mut out = Vec::with_capacity(args.len());
+    let mut options = true;
+    for a in args {
+        if options {
+            let s = a.to_string_lossy();
+            if s == "--" || !s.starts_with('-') {
+                options = false;
+            } else if let Some(v) = s.strip_prefix("--net-ring=") {
+                ring = RingChoice::parse(v)
+                    .ok_or_else(|| format!("--net-ring: expected auto, on or off, not '{v}'"))?;
+                continue;
+            }
+        }
+        out.push(a);
+    }
+    Ok((out, ring))
+}
+
 fn tender_main() -> i32 {
     if let Err(e) = sys::std_fds_open() {
         return fail(&e);
     }
-    let o = match cmdline::parse(std::env::args_os().skip(1)) {
+    let (args, ring) = match ring_option(std::env::args_os().skip(1).collect()) {
+        Ok(v) => v,
+        Err(line) => {
+            let _ = std::io::stderr()
+                .lock()
+                .write_all(format!("{PROG}: {line}\n").as_bytes());
+            return FAILURE;
+        }
+    };
+    let o = match cmdline::parse(args) {
         Ok(Command::Run(o)) => o,
         Ok(Command::Help) => return output(&usage(PROG)),
         Ok(Command::Version) => {
@@ -58,7 +91,7 @@ fn tender_main() -> i32 {
         // An spt option: hvt has no host-side heap mapping to change.
         return fail(&CmdlineError::UnknownOption("--x-exec-heap".into()));
     }
-    let prepared = match solo5_hvt::prepare(&o) {
+    let prepared = match solo5_hvt::prepare(&o, ring) {
         Ok(p) => p,
         Err(e) => return fail(&e),
     };

@@ -48,6 +48,15 @@ pub struct GuestMemory {
     read_only: Vec<(u64, u64)>,
 }
 
+// SAFETY: the mapping is reached only through raw, bounds-checked
+// copies (no Rust reference into it is ever made), so a copy on one thread
+// and another on a second thread are no worse than the guest writing while
+// the tender reads, which every hypercall already allows for. `read_only`
+// is only changed through `&mut self`, before the guest runs.
+unsafe impl Send for GuestMemory {}
+// SAFETY: as for Send.
+unsafe impl Sync for GuestMemory {}
+
 impl GuestMemory {
     /// Map `alloc` bytes of zeroed memory. The guest's `mem_size` starts
     /// as the whole allocation.
@@ -164,6 +173,15 @@ impl GuestMemory {
         self.check(gpa, len)?;
         // In bounds: checked against mem_size <= alloc.
         Ok(self.base.wrapping_add(gpa as usize))
+    }
+
+    /// A host pointer to `[gpa, gpa + len)` of the whole allocation, the
+    /// part reserved for the tender (the net ring) included.
+    pub fn reserved_ptr(&self, gpa: u64, len: u64) -> Result<*mut u8, BadAccess> {
+        match gpa.checked_add(len) {
+            Some(end) if end <= self.alloc => Ok(self.base.wrapping_add(gpa as usize)),
+            _ => Err(BadAccess { gpa, len }),
+        }
     }
 
     /// Read the u64 at `gpa` (already checked with its struct).

@@ -7,7 +7,7 @@
 //! registers for the fatal lines come from the run area
 //! (`KVM_CAP_SYNC_REGS`), or from `KVM_GET_REGS` on a host without it.
 
-use crate::hypercalls::{Fault, Hypercalls, Next};
+use crate::hypercalls::{self, Hypercalls, Next};
 use crate::layout::hypercall::{MAX, PIO_BASE};
 use crate::memory::GuestMemory;
 use crate::sys::{self, fatal, Errno};
@@ -26,21 +26,6 @@ fn rip(vcpu: &mut VcpuFd, sync_regs: bool, what: &str) -> u64 {
         Err(e) => fatal(format_args!(
             "KVM: ioctl (GET_REGS) failed after {what}: {}",
             Errno(e.errno())
-        )),
-    }
-}
-
-/// Stop the guest for `fault`.
-fn guest_fault(fault: Fault) -> ! {
-    match fault {
-        Fault::Access(b) => fatal(format_args!(
-            "Invalid guest access: gpa={:#x}, sz={}",
-            b.gpa, b.len
-        )),
-        Fault::Invalid(nr) => fatal(format_args!("Invalid guest hypercall: num={nr}")),
-        Fault::Console(e) => fatal(format_args!(
-            "PUTS: could not write the guest's output: {}",
-            Errno(e)
         )),
     }
 }
@@ -83,7 +68,7 @@ pub fn run(vcpu: &mut VcpuFd, sync_regs: bool, mem: &GuestMemory, hc: &mut Hyper
                 match hc.dispatch(mem, port - PIO_BASE, u64::from(gpa)) {
                     Ok(Next::Resume) => {}
                     Ok(Next::Halt(status)) => sys::exit(status),
-                    Err(f) => guest_fault(f),
+                    Err(f) => hypercalls::stop(f),
                 }
             }
             KVM_EXIT_FAIL_ENTRY => {

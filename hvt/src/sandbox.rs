@@ -25,12 +25,14 @@ pub enum SandboxError {
     Policy(#[from] solo5_policy::Error),
 }
 
-/// The seccomp policy for this VM and these devices.
-pub fn policy(vm: &Vm, devices: &Devices) -> Policy {
+/// The seccomp policy for this VM and these devices, with the net ring's
+/// eventfd when the ring is offered.
+pub fn policy(vm: &Vm, devices: &Devices, ring_eventfd: Option<i32>) -> Policy {
     let mut h = Hvt {
         vcpu_fd: vm.vcpu_fd(),
         kvm_run: vm::kvm_run_request(),
         kvm_get_regs: (!vm.sync_regs).then(vm::kvm_get_regs_request),
+        ring_eventfd,
         ..Hvt::default()
     };
     for (_, _, d) in &devices.list {

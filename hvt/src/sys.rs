@@ -107,6 +107,20 @@ pub fn walltime_ns() -> u64 {
         .wrapping_add(ts.tv_nsec as u64)
 }
 
+/// `clock_gettime(CLOCK_MONOTONIC)` in nanoseconds (the vDSO's).
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a live timespec for the kernel (or vDSO) to fill;
+    // CLOCK_MONOTONIC cannot fail.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
+}
+
 /// Wait up to `timeout_ns` for one of `fds` to become readable; returns
 /// how many are (their `revents` say which). Retried on EINTR.
 pub fn wait_readable(fds: &mut [libc::pollfd], timeout_ns: u64) -> usize {
@@ -212,6 +226,12 @@ impl fmt::Write for Line {
 /// allocate: safe in the run loop under the seccomp filter and in a signal
 /// handler.
 pub fn fatal(message: fmt::Arguments<'_>) -> ! {
+    warn(message);
+    exit(1)
+}
+
+/// Print `solo5-hvt: MESSAGE` on stderr in one write, without allocating.
+pub fn warn(message: fmt::Arguments<'_>) {
     let mut line = Line {
         buf: [0; 512],
         len: 0,
@@ -222,7 +242,6 @@ pub fn fatal(message: fmt::Arguments<'_>) -> ! {
     // SAFETY: `line.buf` holds `line.len` initialised bytes. Nothing is
     // left to tell if stderr itself fails.
     let _ = unsafe { write_all(2, line.buf.as_ptr(), line.len) };
-    exit(1)
 }
 
 extern "C" fn on_signal(sig: libc::c_int) {

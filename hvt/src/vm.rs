@@ -3,10 +3,11 @@
 
 use crate::memory::GuestMemory;
 use kvm_bindings::{kvm_userspace_memory_region, CpuId, KVM_MAX_CPUID_ENTRIES};
-use kvm_ioctls::{Cap, Kvm, SyncReg, VcpuFd, VmFd};
+use kvm_ioctls::{Cap, IoEventAddress, Kvm, NoDatamatch, SyncReg, VcpuFd, VmFd};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd};
 use thiserror::Error;
+use vmm_sys_util::eventfd::EventFd;
 
 /// `KVM_GET_API_VERSION` every KVM since Linux 2.6.22 answers.
 const API_VERSION: i32 = 12;
@@ -157,6 +158,20 @@ impl Vm {
             Err(e) if e.errno() == libc::EIO => Err(VmError::TscUnstable),
             Err(e) => Err(VmError::GetTscKhz(os(e))),
         }
+    }
+
+    /// Whether KVM can signal an eventfd on a guest port write
+    /// (`KVM_CAP_IOEVENTFD`), which the net ring's kick needs.
+    pub fn has_ioeventfd(&self) -> bool {
+        self.kvm.check_extension_int(Cap::Ioeventfd) > 0
+    }
+
+    /// Have KVM signal `efd` when the guest writes port `port`, with no
+    /// exit to the tender (`KVM_IOEVENTFD`, any length, no data match).
+    pub fn kick_eventfd(&self, efd: &EventFd, port: u64) -> io::Result<()> {
+        self.vm
+            .register_ioevent(efd, &IoEventAddress::Pio(port), NoDatamatch)
+            .map_err(os)
     }
 
     /// The vcpu descriptor, for the seccomp policy.

@@ -39,6 +39,9 @@ pub struct Hvt {
     pub net_fds: Vec<i32>,
     /// The attached block devices.
     pub blocks: Vec<Block>,
+    /// The eventfd of the net ring, when the ring is offered: its I/O
+    /// thread sleeps reading it, HALT wakes the thread writing it.
+    pub ring_eventfd: Option<i32>,
 }
 
 fn int_eq(arg: u8, name: &'static str, value: u64, symbol: Option<&'static str>) -> Cond {
@@ -115,6 +118,18 @@ fn rules(h: &Hvt) -> Vec<Rule> {
         symbol: Some("NULL"),
     };
     rules.push(rule(Syscall::Ppoll, vec![sigmask], "POLL (solo5_yield)"));
+    // POLL's deadline, where the vDSO cannot read the clock itself.
+    let monotonic = int_eq(
+        0,
+        "clk_id",
+        libc::CLOCK_MONOTONIC as u64,
+        Some("CLOCK_MONOTONIC"),
+    );
+    rules.push(rule(
+        Syscall::ClockGettime,
+        vec![monotonic],
+        "POLL deadline (host clock without vDSO)",
+    ));
     // HALT ends the process with the guest's status; so do fatal errors.
     rules.push(rule(
         Syscall::ExitGroup,
@@ -126,6 +141,21 @@ fn rules(h: &Hvt) -> Vec<Rule> {
         rules.push(rule(Syscall::Read, vec![fd("fd", n)], "NET_READ"));
         // NET_WRITE sends one frame.
         rules.push(rule(Syscall::Write, vec![fd("fd", n)], "NET_WRITE"));
+    }
+    if let Some(efd) = h.ring_eventfd {
+        // The ring's I/O thread sleeps until the guest kicks (KVM signals
+        // the eventfd); it reads and writes the net devices with the
+        // rules above.
+        rules.push(rule(
+            Syscall::Read,
+            vec![fd("fd", efd)],
+            "net ring I/O thread (sleeps on the kick eventfd)",
+        ));
+        rules.push(rule(
+            Syscall::Write,
+            vec![fd("fd", efd)],
+            "HALT (wakes the net ring thread to drain it)",
+        ));
     }
     for b in &h.blocks {
         // hvt checks each request against the capacity itself; the filter

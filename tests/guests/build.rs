@@ -20,7 +20,11 @@ const LINK_ARGS: &[&str] = &[
 ];
 
 /// Bins whose application is written in C: (bin, source).
-const C_APPS: &[(&str, &str)] = &[("hello", "c/hello.c")];
+const C_APPS: &[(&str, &str)] = &[("hello", "c/hello.c"), ("ssp", "c/ssp.c")];
+
+/// C apps built with the stack protector (a global guard, which the SDK
+/// provides with `__stack_chk_fail`).
+const SSP_APPS: &[&str] = &["ssp"];
 
 fn main() {
     let script = env::var("DEP_SOLO5_GUEST_LDSCRIPT")
@@ -38,7 +42,15 @@ fn main() {
 
     for (bin, source) in C_APPS {
         println!("cargo:rerun-if-changed={source}");
-        let objects = cc::Build::new()
+        let mut build = cc::Build::new();
+        if SSP_APPS.contains(bin) {
+            build
+                .flag("-fstack-protector-strong")
+                .flag("-mstack-protector-guard=global");
+        } else {
+            build.flag("-fno-stack-protector");
+        }
+        let objects = build
             .file(source)
             .include(&include)
             .opt_level(2)
@@ -47,7 +59,6 @@ fn main() {
             .cargo_metadata(false)
             .flag("-std=c11")
             .flag("-ffreestanding")
-            .flag("-fno-stack-protector")
             .flag("-fno-pie")
             .flag("-fcf-protection=none")
             .compile_intermediates();

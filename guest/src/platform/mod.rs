@@ -14,8 +14,8 @@
 //!   result codes (`solo5_abi::result`).
 //!
 //! `spt` is the native function-table ABI (`native.rs`), `spt-v2` the raw
-//! syscall ABI of upstream (`sptv2.rs`). A later `hvt` flavor adds a module
-//! here.
+//! syscall ABI of upstream (`sptv2.rs`), `hvt` upstream's hvt ABI
+//! (`hvt.rs`, with the CPU set-up of `hvt_cpu.rs`).
 
 use solo5_abi::mft;
 
@@ -29,6 +29,13 @@ mod sptv2;
 #[cfg(all(feature = "spt-v2", not(feature = "spt")))]
 pub(crate) use sptv2::*;
 
+#[cfg(all(feature = "hvt", not(any(feature = "spt", feature = "spt-v2"))))]
+mod hvt;
+#[cfg(all(feature = "hvt", not(any(feature = "spt", feature = "spt-v2"))))]
+pub(crate) mod hvt_cpu;
+#[cfg(all(feature = "hvt", not(any(feature = "spt", feature = "spt-v2"))))]
+pub(crate) use hvt::*;
+
 /// What the tender handed over, in a flavor-independent form.
 pub(crate) struct Boot {
     /// End of guest memory.
@@ -41,6 +48,9 @@ pub(crate) struct Boot {
     pub cmdline: *const u8,
     /// The manifest copy: `entries` entries follow its header.
     pub mft: Manifest,
+    /// Where the heap starts, when the flavor places the stack itself
+    /// (hvt: below the heap); `None`: from `_end`, the stack at the top.
+    pub heap: Option<u64>,
 }
 
 impl Boot {
@@ -57,6 +67,7 @@ impl Boot {
             kernel_end,
             cmdline,
             mft,
+            heap: None,
         }
     }
 }

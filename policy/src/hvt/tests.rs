@@ -156,6 +156,7 @@ impl Fixture {
                 block_size: 512,
                 capacity: 4096,
             }],
+            ring_eventfd: None,
         }
     }
 
@@ -261,13 +262,16 @@ fn block_offsets_inside_the_device_only() {
 }
 
 #[test]
-fn clock_is_realtime_only() {
+fn clock_is_realtime_and_monotonic_only() {
     let fx = Fixture::new();
     let f = fx.filter();
     expect(&f, ALLOWED, "CLOCK_REALTIME", || {
         clock_gettime(libc::CLOCK_REALTIME)
     });
-    for other in [libc::CLOCK_MONOTONIC, libc::CLOCK_PROCESS_CPUTIME_ID] {
+    expect(&f, ALLOWED, "CLOCK_MONOTONIC", || {
+        clock_gettime(libc::CLOCK_MONOTONIC)
+    });
+    for other in [libc::CLOCK_PROCESS_CPUTIME_ID, libc::CLOCK_BOOTTIME] {
         expect(&f, KILLED, &format!("clock {other}"), || {
             clock_gettime(other)
         });
@@ -314,20 +318,24 @@ fn prints_every_rule_with_its_reason() {
             block_size: 512,
             capacity: 4096,
         }],
+        ring_eventfd: Some(7),
     };
     let expected = "\
 # seccomp policy of solo5-hvt, hvt ABI 2, x86_64
 # any other system call or argument kills the process (SIGSYS, exit status 159)
-ioctl(fd == 9, request == KVM_RUN)       # run loop
-write(fd == 1)                           # PUTS (solo5_console_write)
-write(fd == 2)                           # fatal error line
-clock_gettime(clk_id == CLOCK_REALTIME)  # WALLTIME (solo5_clock_wall)
-ppoll(sigmask == NULL)                   # POLL (solo5_yield)
-exit_group                               # HALT (solo5_exit, solo5_abort), fatal errors
-read(fd == 5)                            # NET_READ
-write(fd == 5)                           # NET_WRITE
-pread64(fd == 6, offset <= 4095)         # BLOCK_READ
-pwrite64(fd == 6, offset <= 4095)        # BLOCK_WRITE
+ioctl(fd == 9, request == KVM_RUN)        # run loop
+write(fd == 1)                            # PUTS (solo5_console_write)
+write(fd == 2)                            # fatal error line
+clock_gettime(clk_id == CLOCK_REALTIME)   # WALLTIME (solo5_clock_wall)
+ppoll(sigmask == NULL)                    # POLL (solo5_yield)
+clock_gettime(clk_id == CLOCK_MONOTONIC)  # POLL deadline (host clock without vDSO)
+exit_group                                # HALT (solo5_exit, solo5_abort), fatal errors
+read(fd == 5)                             # NET_READ
+write(fd == 5)                            # NET_WRITE
+read(fd == 7)                             # net ring I/O thread (sleeps on the kick eventfd)
+write(fd == 7)                            # HALT (wakes the net ring thread to drain it)
+pread64(fd == 6, offset <= 4095)          # BLOCK_READ
+pwrite64(fd == 6, offset <= 4095)         # BLOCK_WRITE
 ";
     assert_eq!(build(&h).to_string(), expected);
 }

@@ -3,6 +3,7 @@
 //! entries the guest will see (ABI.md sections 2 and 4).
 
 pub mod block;
+pub mod io;
 pub mod net;
 mod sys;
 

@@ -230,3 +230,125 @@ pub fn random(buf: &mut [u8]) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Bare `syscall` instructions for the I/O paths that run while a guest
+/// does ([`super::io`]): no libc wrapper, because glibc's store `errno` in
+/// thread-local storage, and spt's table functions run with the guest's FS
+/// base. A failed call returns `-errno`.
+pub mod raw {
+    use core::arch::asm;
+
+    const READ: usize = 0;
+    const WRITE: usize = 1;
+    const PREAD64: usize = 17;
+    const PWRITE64: usize = 18;
+    #[cfg(test)]
+    const CLOCK_GETTIME: usize = 228;
+    const PPOLL: usize = 271;
+
+    /// A raw 4-argument syscall.
+    ///
+    /// # Safety
+    /// The arguments must be valid for syscall `n`: any pointer among them
+    /// must point to memory the kernel may read or write as that call
+    /// defines.
+    #[inline(always)]
+    unsafe fn syscall4(n: usize, a0: usize, a1: usize, a2: usize, a3: usize) -> isize {
+        let ret: isize;
+        // SAFETY: the caller guarantees the arguments suit syscall `n`;
+        // the `syscall` instruction clobbers only rcx and r11, declared.
+        unsafe {
+            asm!(
+                "syscall",
+                inlateout("rax") n as isize => ret,
+                in("rdi") a0,
+                in("rsi") a1,
+                in("rdx") a2,
+                in("r10") a3,
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack)
+            );
+        }
+        ret
+    }
+
+    /// `read(fd, buf, len)`.
+    ///
+    /// # Safety
+    /// `buf` must be writable for `len` bytes.
+    #[inline]
+    pub unsafe fn read(fd: i32, buf: *mut u8, len: usize) -> isize {
+        // SAFETY: forwarded from the caller.
+        unsafe { syscall4(READ, fd as usize, buf as usize, len, 0) }
+    }
+
+    /// `write(fd, buf, len)`.
+    ///
+    /// # Safety
+    /// `buf` must be readable for `len` bytes.
+    #[inline]
+    pub unsafe fn write(fd: i32, buf: *const u8, len: usize) -> isize {
+        // SAFETY: forwarded from the caller.
+        unsafe { syscall4(WRITE, fd as usize, buf as usize, len, 0) }
+    }
+
+    /// `pread64(fd, buf, len, off)`.
+    ///
+    /// # Safety
+    /// `buf` must be writable for `len` bytes.
+    #[inline]
+    pub unsafe fn pread(fd: i32, buf: *mut u8, len: usize, off: u64) -> isize {
+        // SAFETY: forwarded from the caller.
+        unsafe { syscall4(PREAD64, fd as usize, buf as usize, len, off as usize) }
+    }
+
+    /// `pwrite64(fd, buf, len, off)`.
+    ///
+    /// # Safety
+    /// `buf` must be readable for `len` bytes.
+    #[inline]
+    pub unsafe fn pwrite(fd: i32, buf: *const u8, len: usize, off: u64) -> isize {
+        // SAFETY: forwarded from the caller.
+        unsafe { syscall4(PWRITE64, fd as usize, buf as usize, len, off as usize) }
+    }
+
+    /// `clock_gettime(CLOCK_MONOTONIC)` in nanoseconds (for the tests;
+    /// the tenders pass their own vDSO clock).
+    #[cfg(test)]
+    pub fn monotonic_ns() -> u64 {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: ts is a valid, writable timespec.
+        unsafe {
+            syscall4(
+                CLOCK_GETTIME,
+                libc::CLOCK_MONOTONIC as usize,
+                &mut ts as *mut _ as usize,
+                0,
+                0,
+            )
+        };
+        (ts.tv_sec as u64)
+            .wrapping_mul(1_000_000_000)
+            .wrapping_add(ts.tv_nsec as u64)
+    }
+
+    /// `ppoll(fds, nfds, timeout, NULL)`.
+    #[inline]
+    pub fn ppoll(fds: &mut [libc::pollfd], timeout: &libc::timespec) -> isize {
+        // SAFETY: fds is a valid writable array of fds.len() pollfds,
+        // timeout a valid timespec; a NULL sigmask leaves the mask alone.
+        unsafe {
+            syscall4(
+                PPOLL,
+                fds.as_mut_ptr() as usize,
+                fds.len(),
+                timeout as *const _ as usize,
+                0,
+            )
+        }
+    }
+}

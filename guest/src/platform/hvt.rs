@@ -1,0 +1,301 @@
+//! Upstream's hvt ABI version 2 (HVT.md): the guest runs in a KVM virtual
+//! machine and calls its tender with `outl` on ports `0x500 + NR`, EAX
+//! holding the guest physical address of a per-call argument struct.
+//!
+//! Before any Rust code runs, `_start` (`hvt_cpu.rs`) takes over the CPU
+//! from the tender at CPL0: its own page tables, GDT, TSS and IDT, then
+//! the drop to CPL3, where everything else (this module included) runs.
+//! So hypercalls are made from CPL3; the TSS's I/O permission bitmap opens
+//! exactly the hypercall ports.
+//!
+//! Time: monotonic time is the TSC scaled by `cpu_cycle_freq` from the
+//! boot info (the only frequency source the ABI gives), counted from the
+//! first reading at startup; wall time is the WALLTIME hypercall.
+
+use core::ffi::c_void;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use solo5_abi::mft::Entry;
+use solo5_abi::note::{target, version};
+use solo5_abi::result;
+
+use super::hvt_cpu;
+use super::{manifest_at, Boot};
+
+/// ABI1 note target of this flavor.
+pub(crate) const ABI_TARGET: u32 = target::HVT;
+/// ABI1 note version of this flavor.
+pub(crate) const ABI_VERSION: u32 = version::HVT;
+
+/// `struct hvt_boot_info` (HVT.md section 4): what the tender writes at
+/// the address in rdi. Offsets 40.. exist since v0.11 and are zero when
+/// the tender offers no net ring; this guest uses the plain hypercalls.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(crate) struct BootInfo {
+    pub mem_size: u64,
+    pub kernel_end: u64,
+    pub cpu_cycle_freq: u64,
+    pub cmdline: u64,
+    pub mft: u64,
+    pub host_features: u32,
+    pub guest_features: u32,
+    pub net_ring: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<BootInfo>() == 56);
+const _: () = assert!(core::mem::offset_of!(BootInfo, cpu_cycle_freq) == 16);
+const _: () = assert!(core::mem::offset_of!(BootInfo, mft) == 32);
+const _: () = assert!(core::mem::offset_of!(BootInfo, net_ring) == 48);
+
+/// Hypercall numbers (port = `PIO_BASE + NR`).
+pub(crate) mod nr {
+    pub const PIO_BASE: u16 = 0x500;
+    pub const WALLTIME: u16 = 1;
+    pub const PUTS: u16 = 2;
+    pub const POLL: u16 = 3;
+    pub const BLOCK_WRITE: u16 = 4;
+    pub const BLOCK_READ: u16 = 5;
+    pub const NET_WRITE: u16 = 6;
+    pub const NET_READ: u16 = 7;
+    pub const HALT: u16 = 8;
+}
+
+/// `struct hvt_hc_walltime`.
+#[repr(C)]
+#[derive(Default)]
+struct Walltime {
+    nsecs: u64,
+}
+
+/// `struct hvt_hc_puts`.
+#[repr(C)]
+struct Puts {
+    data: u64,
+    len: u64,
+}
+
+/// `struct hvt_hc_poll`.
+#[repr(C)]
+#[derive(Default)]
+struct Poll {
+    timeout_nsecs: u64,
+    ready_set: u64,
+    ret: i32,
+}
+
+/// `struct hvt_hc_block_write` and `struct hvt_hc_block_read`.
+#[repr(C)]
+struct BlockIo {
+    handle: u64,
+    offset: u64,
+    data: u64,
+    len: u64,
+    ret: i32,
+}
+
+/// `struct hvt_hc_net_write` and `struct hvt_hc_net_read`.
+#[repr(C)]
+struct NetIo {
+    handle: u64,
+    data: u64,
+    len: u64,
+    ret: i32,
+}
+
+/// `struct hvt_hc_halt`.
+#[repr(C)]
+pub(crate) struct Halt {
+    pub cookie: u64,
+    pub exit_status: i32,
+}
+
+const _: () = assert!(core::mem::size_of::<Poll>() == 24);
+const _: () = assert!(core::mem::size_of::<BlockIo>() == 40);
+const _: () = assert!(core::mem::offset_of!(BlockIo, ret) == 32);
+const _: () = assert!(core::mem::size_of::<NetIo>() == 32);
+const _: () = assert!(core::mem::offset_of!(NetIo, ret) == 24);
+const _: () = assert!(core::mem::size_of::<Halt>() == 16);
+
+/// Makes hypercall `n` with the argument struct `arg`.
+///
+/// Guest addresses are physical addresses (identity map) below 4 GiB, so
+/// the struct's address fits the 32-bit port write.
+#[inline(always)]
+fn hypercall<T>(n: u16, arg: &mut T) {
+    let port = nr::PIO_BASE + n;
+    let gpa = arg as *mut T as usize as u32;
+    // SAFETY: the TSS I/O bitmap allows this port at CPL3; the tender
+    // reads and writes only `arg` (a live exclusive borrow) and the guest
+    // buffers it names, which the callers own for the call. "memory" is
+    // implied: the tender may write through the pointers.
+    unsafe {
+        core::arch::asm!("out dx, eax", in("dx") port, in("eax") gpa, options(nostack, preserves_flags))
+    };
+}
+
+/// The TSC at startup: monotonic time counts from there.
+static TSC_BASE: AtomicU64 = AtomicU64::new(0);
+/// Nanoseconds per tick as a 32.32 fixed-point factor.
+static NS_PER_TICK: AtomicU64 = AtomicU64::new(0);
+
+fn rdtsc() -> u64 {
+    let lo: u32;
+    let hi: u32;
+    // SAFETY: rdtsc reads the time-stamp counter (CR4.TSD is clear, so
+    // also at CPL3); no memory is touched.
+    unsafe {
+        core::arch::asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags))
+    };
+    (u64::from(hi) << 32) | u64::from(lo)
+}
+
+/// Records the boot info at `arg`; `_start` already set up the CPU.
+///
+/// # Safety
+/// `arg` must be the value the tender passed to `_start` in rdi.
+pub(crate) unsafe fn init(arg: *const c_void) -> Result<Boot, &'static str> {
+    let bi = arg as *const BootInfo;
+    if bi.is_null() || !bi.is_aligned() {
+        return Err("boot info: bad address");
+    }
+    // SAFETY: the tender wrote a 56-byte hvt boot info at this address
+    // (rdi at entry); the page tables of hvt_cpu map it read-only for us.
+    let bi = unsafe { *bi };
+    if bi.mem_size == 0 || bi.kernel_end > bi.mem_size {
+        return Err("boot info: bad memory size");
+    }
+    if bi.cpu_cycle_freq == 0 {
+        return Err("boot info: no TSC frequency");
+    }
+    NS_PER_TICK.store(
+        ((1_000_000_000u128 << 32) / u128::from(bi.cpu_cycle_freq)) as u64,
+        Ordering::Relaxed,
+    );
+    TSC_BASE.store(rdtsc(), Ordering::Relaxed);
+    // SAFETY: the tender copies the manifest right after the boot info.
+    let mft = unsafe { manifest_at(bi.mft, None) }?;
+    let mut boot = Boot::new(bi.mem_size, bi.kernel_end, bi.cmdline, mft);
+    boot.heap = Some(hvt_cpu::heap_start());
+    Ok(boot)
+}
+
+pub(crate) fn console_write(buf: &[u8]) {
+    if buf.is_empty() {
+        return;
+    }
+    let mut a = Puts {
+        data: buf.as_ptr() as u64,
+        len: buf.len() as u64,
+    };
+    hypercall(nr::PUTS, &mut a);
+}
+
+pub(crate) fn exit(status: i32) -> ! {
+    halt(status, 0)
+}
+
+/// HALT with `status` and `cookie` (a guest address or 0); never returns.
+pub(crate) fn halt(status: i32, cookie: u64) -> ! {
+    let mut a = Halt {
+        cookie,
+        exit_status: status,
+    };
+    loop {
+        hypercall(nr::HALT, &mut a);
+    }
+}
+
+/// Ticks to nanoseconds: 32.32 fixed point, exact to well under a
+/// nanosecond per second.
+fn ticks_to_ns(ticks: u64) -> u64 {
+    ((u128::from(ticks) * u128::from(NS_PER_TICK.load(Ordering::Relaxed))) >> 32) as u64
+}
+
+pub(crate) fn clock_monotonic() -> u64 {
+    ticks_to_ns(rdtsc().wrapping_sub(TSC_BASE.load(Ordering::Relaxed)))
+}
+
+pub(crate) fn clock_wall() -> u64 {
+    let mut a = Walltime::default();
+    hypercall(nr::WALLTIME, &mut a);
+    a.nsecs
+}
+
+pub(crate) fn yield_until(deadline: u64) -> u64 {
+    let now = clock_monotonic();
+    let mut a = Poll {
+        timeout_nsecs: deadline.saturating_sub(now),
+        ..Poll::default()
+    };
+    hypercall(nr::POLL, &mut a);
+    a.ready_set
+}
+
+pub(crate) fn set_tls_base(base: u64) -> u32 {
+    // Only canonical user addresses: a non-canonical base would make the
+    // wrmsr fault at CPL0.
+    if base >= 1 << 47 {
+        return result::EINVAL;
+    }
+    hvt_cpu::set_fs_base(base);
+    result::OK
+}
+
+pub(crate) fn net_read(handle: u64, _e: &Entry, buf: &mut [u8]) -> Result<usize, u32> {
+    let mut a = NetIo {
+        handle,
+        data: buf.as_mut_ptr() as u64,
+        len: buf.len() as u64,
+        ret: 0,
+    };
+    hypercall(nr::NET_READ, &mut a);
+    if a.ret as u32 == result::OK {
+        Ok((a.len as usize).min(buf.len()))
+    } else {
+        Err(a.ret as u32)
+    }
+}
+
+pub(crate) fn net_write(handle: u64, _e: &Entry, buf: &[u8]) -> u32 {
+    let mut a = NetIo {
+        handle,
+        data: buf.as_ptr() as u64,
+        len: buf.len() as u64,
+        ret: 0,
+    };
+    hypercall(nr::NET_WRITE, &mut a);
+    a.ret as u32
+}
+
+fn block_io(n: u16, handle: u64, offset: u64, data: u64, len: usize) -> u32 {
+    let mut a = BlockIo {
+        handle,
+        offset,
+        data,
+        len: len as u64,
+        ret: 0,
+    };
+    hypercall(n, &mut a);
+    a.ret as u32
+}
+
+pub(crate) fn block_read(handle: u64, _e: &Entry, offset: u64, buf: &mut [u8]) -> u32 {
+    block_io(
+        nr::BLOCK_READ,
+        handle,
+        offset,
+        buf.as_mut_ptr() as u64,
+        buf.len(),
+    )
+}
+
+pub(crate) fn block_write(handle: u64, _e: &Entry, offset: u64, buf: &[u8]) -> u32 {
+    block_io(
+        nr::BLOCK_WRITE,
+        handle,
+        offset,
+        buf.as_ptr() as u64,
+        buf.len(),
+    )
+}

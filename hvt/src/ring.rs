@@ -1,0 +1,395 @@
+//! The shared net ring (HVT.md section 7): 2 MiB at the top of the
+//! allocation, above the guest's `mem_size`, where the guest queues frame
+//! writes and read requests and a tender thread serves them without an
+//! exit per frame.
+//!
+//! The I/O thread spins a bounded number of times looking for work, then
+//! sets `needs_kick` and sleeps on the eventfd that KVM signals when the
+//! guest writes the kick port (`KVM_IOEVENTFD`, no exit to the tender).
+//! Entries are served strictly in order: writes are fire-and-forget (no
+//! completion), each read gets one completion, in submission order. A
+//! frame the host refuses (a hung-up socket, a pipe's read end) cannot be
+//! reported to the guest through the ring: the tender says so on stderr,
+//! once per device, and drops it (upstream exits).
+//!
+//! The guest owns `ent_tail` and `com_head`, the tender `ent_head`,
+//! `com_tail` and `needs_kick`; all are free-running u32 indices, slot =
+//! index & 1023. Every guest buffer is checked against guest memory as a
+//! hypercall's is: a bad one stops the guest with one line.
+
+use crate::hypercalls::NetShared;
+use crate::memory::{BadAccess, GuestMemory};
+use crate::sys::{self, fatal, Errno};
+use solo5_abi::result::{AGAIN, EINVAL, EUNSPEC, OK};
+use solo5_tender::devices::io::{self, NetRead, Transfer};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+
+/// `sizeof(struct hvt_ring)`.
+pub const RING_SIZE: u64 = 49280;
+/// What the ring reserves at the top of the allocation: one 2 MiB page.
+pub const RESERVED: u64 = crate::layout::MEM_ALIGN;
+/// Entries (and completions) in the ring.
+pub const SLOTS: u32 = 1024;
+const MASK: u32 = SLOTS - 1;
+/// The port the guest writes to wake the I/O thread.
+pub const KICK_PORT: u64 = 0x600;
+/// Boot info `host_features` bit: the ring is offered.
+pub const FEATURE_RING_IO: u32 = 1;
+/// Entry operation: send the frame.
+pub const OP_NET_WRITE: u32 = 1;
+/// Entry operation: receive a frame into the buffer, with a completion.
+pub const OP_NET_READ: u32 = 2;
+/// How many times the I/O thread looks for work before it sleeps.
+pub const SPIN: u32 = 4096;
+
+/// Offsets in `struct hvt_ring`.
+pub mod off {
+    /// `u32 ent_tail`, guest.
+    pub const ENT_TAIL: u64 = 0;
+    /// `u32 com_head`, guest.
+    pub const COM_HEAD: u64 = 4;
+    /// `u32 ent_head`, host.
+    pub const ENT_HEAD: u64 = 64;
+    /// `u32 com_tail`, host.
+    pub const COM_TAIL: u64 = 68;
+    /// `u32 needs_kick`, host.
+    pub const NEEDS_KICK: u64 = 72;
+    /// `entries[1024]`.
+    pub const ENTRIES: u64 = 128;
+    /// `sizeof(struct hvt_ring_entry)`: `u32 operation`, `u32 handle`,
+    /// `u64 data`, `u32 len`, `u32 id`, `u64 reserved`.
+    pub const ENTRY_SIZE: u64 = 32;
+    /// `commits[1024]`.
+    pub const COMMITS: u64 = 32896;
+    /// `sizeof(struct hvt_ring_commit)`: `u32 id`, `i32 ret`, `u32 len`,
+    /// `u32 reserved`.
+    pub const COMMIT_SIZE: u64 = 16;
+}
+
+/// Why the ring stops the guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RingFault {
+    /// A buffer outside guest memory (or a read into a read-only segment).
+    Access(BadAccess),
+}
+
+/// One submission entry, as read from guest memory.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    operation: u32,
+    handle: u32,
+    data: u64,
+    len: u32,
+    id: u32,
+}
+
+/// The ring in guest memory, with what serving it needs.
+pub struct Ring {
+    mem: Arc<GuestMemory>,
+    base: *mut u8,
+    /// Host descriptor by manifest index; -1 where there is no net device.
+    nets: [i32; 64],
+    shared: Arc<NetShared>,
+}
+
+// SAFETY: `base` points into the guest memory `mem` keeps mapped; the
+// ring is only reached through atomics and raw copies (see GuestMemory's
+// Send), and one Ring is used by one thread at a time.
+unsafe impl Send for Ring {}
+
+impl Ring {
+    /// The ring at `gpa` of `mem` for net devices `nets` (manifest index,
+    /// descriptor). `gpa` must leave room for the ring inside the
+    /// allocation and be 64-byte aligned.
+    pub fn new(
+        mem: Arc<GuestMemory>,
+        gpa: u64,
+        nets: &[(usize, i32)],
+        shared: Arc<NetShared>,
+    ) -> Result<Ring, BadAccess> {
+        let bad = BadAccess {
+            gpa,
+            len: RING_SIZE,
+        };
+        if !gpa.is_multiple_of(64) {
+            return Err(bad);
+        }
+        let base = mem.reserved_ptr(gpa, RING_SIZE).map_err(|_| bad)?;
+        if !(base as usize).is_multiple_of(64) {
+            return Err(bad);
+        }
+        let mut fds = [-1; 64];
+        for &(i, fd) in nets {
+            if i < 64 {
+                fds[i] = fd;
+            }
+        }
+        Ok(Ring {
+            mem,
+            base,
+            nets: fds,
+            shared,
+        })
+    }
+
+    /// Zero the ring, as the tender does before the guest runs.
+    pub fn clear(&self) {
+        // SAFETY: [base, base + RING_SIZE) lies inside the mapping
+        // (checked by new) and no reference to it exists.
+        unsafe { core::ptr::write_bytes(self.base, 0, RING_SIZE as usize) };
+    }
+
+    fn word(&self, off: u64) -> &AtomicU32 {
+        debug_assert!(off.is_multiple_of(4) && off < RING_SIZE);
+        // SAFETY: base + off lies inside the ring (off < RING_SIZE, checked
+        // by new), is 4-byte aligned (base is 64-byte aligned, off a
+        // multiple of 4), and stays mapped as long as self holds `mem`.
+        // The guest touches these words only with aligned 32-bit accesses.
+        unsafe { AtomicU32::from_ptr(self.base.add(off as usize).cast()) }
+    }
+
+    /// Whether the guest has submitted entries not yet served.
+    pub fn pending(&self) -> bool {
+        self.word(off::ENT_HEAD).load(Ordering::Relaxed)
+            != self.word(off::ENT_TAIL).load(Ordering::Acquire)
+    }
+
+    fn set_needs_kick(&self, v: u32) {
+        self.word(off::NEEDS_KICK).store(v, Ordering::SeqCst);
+    }
+
+    fn read32(&self, off: u64) -> u32 {
+        // SAFETY: off + 4 <= RING_SIZE for every entry field (slot < 1024);
+        // an unaligned-safe volatile read of guest-owned bytes.
+        unsafe { core::ptr::read_volatile(self.base.add(off as usize).cast::<u32>()) }
+    }
+
+    fn entry(&self, index: u32) -> Entry {
+        let at = off::ENTRIES + u64::from(index & MASK) * off::ENTRY_SIZE;
+        let lo = u64::from(self.read32(at + 8));
+        let hi = u64::from(self.read32(at + 12));
+        Entry {
+            operation: self.read32(at),
+            handle: self.read32(at + 4),
+            data: lo | hi << 32,
+            len: self.read32(at + 16),
+            id: self.read32(at + 20),
+        }
+    }
+
+    /// Post the completion of a read entry.
+    fn commit(&self, id: u32, ret: u32, len: u32) {
+        let tail = self.word(off::COM_TAIL).load(Ordering::Relaxed);
+        let at = off::COMMITS + u64::from(tail & MASK) * off::COMMIT_SIZE;
+        for (o, v) in [(0, id), (4, ret), (8, len)] {
+            // SAFETY: the commit slot lies inside the ring (slot < 1024).
+            unsafe { core::ptr::write_volatile(self.base.add((at + o) as usize).cast::<u32>(), v) };
+        }
+        self.word(off::COM_TAIL)
+            .store(tail.wrapping_add(1), Ordering::Release);
+    }
+
+    fn fd(&self, handle: u32) -> Option<(usize, i32)> {
+        let i = handle as usize;
+        self.nets.get(i).filter(|fd| **fd >= 0).map(|&fd| (i, fd))
+    }
+
+    fn write(&self, e: &Entry) -> Result<(), RingFault> {
+        // Bad handles are dropped silently, as upstream.
+        let Some((i, fd)) = self.fd(e.handle) else {
+            return Ok(());
+        };
+        let len = u64::from(e.len);
+        let p = self.mem.ptr(e.data, len).map_err(RingFault::Access)?;
+        if self.shared.eof.is_set(i) {
+            // Nobody is there to read it.
+            return Ok(());
+        }
+        // SAFETY: [p, p + len) lies inside guest memory (checked above).
+        match unsafe { io::net_write(fd, p, e.len as usize) } {
+            Transfer::Done => {}
+            Transfer::Short(n) => self.shared.write_failed(i, None, n, e.len),
+            Transfer::Error(errno) => self.shared.write_failed(i, Some(errno), 0, e.len),
+        }
+        Ok(())
+    }
+
+    fn read(&self, e: &Entry) -> Result<(), RingFault> {
+        let Some((i, fd)) = self.fd(e.handle) else {
+            self.commit(e.id, EINVAL, 0);
+            return Ok(());
+        };
+        let len = u64::from(e.len);
+        self.mem
+            .check_writable(e.data, len)
+            .map_err(RingFault::Access)?;
+        let p = self.mem.ptr(e.data, len).map_err(RingFault::Access)?;
+        let (ret, n) = if self.shared.eof.is_set(i) {
+            (EUNSPEC, 0)
+        } else {
+            // SAFETY: [p, p + len) lies inside guest memory, outside the
+            // read-only segments (checked above).
+            match unsafe { io::net_read(fd, p, e.len as usize) } {
+                NetRead::Frame(n) => (OK, n as u32),
+                NetRead::Again => (AGAIN, 0),
+                NetRead::Eof => {
+                    self.shared.at_eof(i);
+                    (EUNSPEC, 0)
+                }
+                NetRead::Error(_) => (EUNSPEC, 0),
+            }
+        };
+        self.commit(e.id, ret, n);
+        Ok(())
+    }
+
+    /// Serve every entry submitted so far, in order. Consecutive writes
+    /// are retired together; a read's completion is posted before the
+    /// entries after it are looked at.
+    pub fn process(&self) -> Result<(), RingFault> {
+        let tail = self.word(off::ENT_TAIL).load(Ordering::Acquire);
+        let head_word = self.word(off::ENT_HEAD);
+        let mut head = head_word.load(Ordering::Relaxed);
+        // A guest cannot have more than a ring's worth outstanding; if its
+        // tail says otherwise, serve what the ring can hold.
+        if tail.wrapping_sub(head) > SLOTS {
+            head = tail.wrapping_sub(SLOTS);
+        }
+        while head != tail {
+            let e = self.entry(head);
+            match e.operation {
+                OP_NET_WRITE => self.write(&e)?,
+                OP_NET_READ => {
+                    head_word.store(head, Ordering::Release);
+                    self.read(&e)?;
+                }
+                _ => {}
+            }
+            head = head.wrapping_add(1);
+        }
+        head_word.store(head, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// Stop the guest for a ring fault (from the I/O thread).
+fn ring_fault(f: RingFault) -> ! {
+    match f {
+        RingFault::Access(b) => fatal(format_args!(
+            "Invalid guest access: gpa={:#x}, sz={}",
+            b.gpa, b.len
+        )),
+    }
+}
+
+/// What the run loop and the I/O thread share.
+#[derive(Debug, Default)]
+pub struct Control {
+    /// The thread is up (its start-up system calls are done).
+    pub ready: AtomicBool,
+    /// HALT: serve what is left, then stop.
+    pub stop: AtomicBool,
+    /// The thread served everything and stopped.
+    pub stopped: AtomicBool,
+}
+
+/// Block until the eventfd `efd` is signalled.
+fn sleep_on(efd: i32) {
+    let mut v = 0u64;
+    loop {
+        // SAFETY: reads 8 bytes into v, a live u64.
+        let r = unsafe { libc::read(efd, (&mut v as *mut u64).cast(), 8) };
+        if r == 8 {
+            return;
+        }
+        let e = Errno::last();
+        if r < 0 && e.0 == libc::EINTR {
+            continue;
+        }
+        fatal(format_args!("net ring: eventfd read failed: {e}"))
+    }
+}
+
+/// The I/O thread: serve `ring` until HALT (it never returns; the process
+/// ends with the guest's exit).
+pub fn serve(ring: Ring, efd: i32, ctl: Arc<Control>) -> ! {
+    ctl.ready.store(true, Ordering::Release);
+    loop {
+        let mut found = false;
+        for _ in 0..SPIN {
+            if ring.pending() {
+                found = true;
+                break;
+            }
+            core::hint::spin_loop();
+        }
+        if !found {
+            ring.set_needs_kick(1);
+            fence(Ordering::SeqCst);
+            if !ring.pending() && !ctl.stop.load(Ordering::Acquire) {
+                sleep_on(efd);
+            }
+            ring.set_needs_kick(0);
+        }
+        if let Err(f) = ring.process() {
+            ring_fault(f)
+        }
+        if ctl.stop.load(Ordering::Acquire) {
+            if let Err(f) = ring.process() {
+                ring_fault(f)
+            }
+            ctl.stopped.store(true, Ordering::Release);
+            loop {
+                sys::wait_readable(&mut [], u64::MAX);
+            }
+        }
+    }
+}
+
+/// The run loop's handle on a running I/O thread.
+pub struct Thread {
+    /// The eventfd KVM signals on a kick (kept open for the thread).
+    pub efd: vmm_sys_util::eventfd::EventFd,
+    /// Shared flags.
+    pub ctl: Arc<Control>,
+}
+
+impl Thread {
+    /// Start serving `ring` on a new thread; waits until it is up, so
+    /// that its start-up is done before the seccomp filter comes.
+    pub fn start(ring: Ring, efd: vmm_sys_util::eventfd::EventFd) -> std::io::Result<Thread> {
+        use std::os::fd::AsRawFd;
+        let ctl = Arc::new(Control::default());
+        let c = ctl.clone();
+        let raw = efd.as_raw_fd();
+        std::thread::Builder::new()
+            .name("net-ring".into())
+            .stack_size(64 << 10)
+            .spawn(move || serve(ring, raw, c))?;
+        while !ctl.ready.load(Ordering::Acquire) {
+            std::thread::yield_now();
+        }
+        Ok(Thread { efd, ctl })
+    }
+
+    /// HALT: let the thread serve what the guest queued, then return (at
+    /// most about a second later).
+    pub fn drain(&self) {
+        use std::os::fd::AsRawFd;
+        self.ctl.stop.store(true, Ordering::Release);
+        let one = 1u64;
+        // SAFETY: writes the 8 bytes of a live u64. A failure only means
+        // the thread is awake already.
+        let _ = unsafe { libc::write(self.efd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        for _ in 0..20_000 {
+            if self.ctl.stopped.load(Ordering::Acquire) {
+                return;
+            }
+            sys::wait_readable(&mut [], 50_000);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,409 @@
+//! Device I/O while the guest runs, one implementation for every tender:
+//! spt's native hypercall table, hvt's hypercalls and hvt's net ring
+//! thread all read frames, write frames, move blocks and wait for their
+//! net devices through these functions.
+//!
+//! They run under the tenders' seccomp filters and, for spt, on the
+//! guest's stack with the guest's FS base: raw system calls only
+//! ([`super::sys::raw`]), no allocation, no panic.
+//!
+//! End of file is a state of its own (ABI.md, issue 11 item 3): a net
+//! descriptor that reached it (a pipe whose writer closed, a socket whose
+//! peer hung up) answers reads with [`NetRead::Eof`] once, is marked in
+//! [`NetEof`], and is never polled or read again, so a guest that keeps
+//! asking sleeps to its deadline instead of spinning.
+
+use super::sys::raw;
+use core::sync::atomic::{AtomicU64, Ordering};
+use solo5_abi::mft::MAX_ENTRIES;
+
+/// One read from a net device's host descriptor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetRead {
+    /// This many bytes (one frame, or a piece of a byte stream).
+    Frame(usize),
+    /// Nothing queued now.
+    Again,
+    /// End of file or hang-up: nothing will ever come.
+    Eof,
+    /// Another error (errno).
+    Error(i32),
+}
+
+/// Read at most `len` bytes from `fd` into `buf`. A zero-length buffer
+/// reads nothing and is [`NetRead::Again`] (a read of 0 bytes says nothing
+/// about end of file).
+///
+/// # Safety
+/// `buf` must be writable for `len` bytes.
+pub unsafe fn net_read(fd: i32, buf: *mut u8, len: usize) -> NetRead {
+    if len == 0 {
+        return NetRead::Again;
+    }
+    // SAFETY: forwarded from the caller.
+    let r = unsafe { raw::read(fd, buf, len) };
+    match r {
+        n if n > 0 => NetRead::Frame(n as usize),
+        0 => NetRead::Eof,
+        e if e == -(libc::EAGAIN as isize) || e == -(libc::EINTR as isize) => NetRead::Again,
+        e if e == -(libc::ECONNRESET as isize) => NetRead::Eof,
+        e => NetRead::Error(-e as i32),
+    }
+}
+
+/// The result of a write or a block transfer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transfer {
+    /// Every byte.
+    Done,
+    /// Only this many bytes, then nothing more could be moved.
+    Short(usize),
+    /// The host call failed (errno) before any byte moved.
+    Error(i32),
+}
+
+/// Write the frame `[buf, buf + len)` to `fd` with one `write` (a frame
+/// must not be split), retried on EINTR.
+///
+/// # Safety
+/// `buf` must be readable for `len` bytes.
+pub unsafe fn net_write(fd: i32, buf: *const u8, len: usize) -> Transfer {
+    loop {
+        // SAFETY: forwarded from the caller.
+        let r = unsafe { raw::write(fd, buf, len) };
+        if r == -(libc::EINTR as isize) {
+            continue;
+        }
+        return match r {
+            n if n as usize == len => Transfer::Done,
+            n if n >= 0 => Transfer::Short(n as usize),
+            e => Transfer::Error(-e as i32),
+        };
+    }
+}
+
+/// Whether `[offset, offset + len)` lies inside a device of `capacity`
+/// bytes: never a byte past the end, whatever the guest asks.
+pub fn block_in_range(capacity: u64, offset: u64, len: u64) -> bool {
+    len <= isize::MAX as u64
+        && offset < capacity
+        && offset.checked_add(len).is_some_and(|end| end <= capacity)
+}
+
+/// Move `len` bytes between `buf` and `fd` at `offset`, with as many
+/// `pread`/`pwrite` calls as the host needs.
+///
+/// # Safety
+/// `buf` must be writable (`write == false`) or readable (`write == true`)
+/// for `len` bytes.
+unsafe fn block_transfer(fd: i32, buf: *mut u8, len: usize, offset: u64, write: bool) -> Transfer {
+    let mut done = 0usize;
+    while done < len {
+        let p = buf.wrapping_add(done);
+        let at = offset.wrapping_add(done as u64);
+        let r = if write {
+            // SAFETY: [p, p + len - done) lies inside the caller's buffer.
+            unsafe { raw::pwrite(fd, p, len - done, at) }
+        } else {
+            // SAFETY: as above, and writable.
+            unsafe { raw::pread(fd, p, len - done, at) }
+        };
+        match r {
+            n if n > 0 => done += n as usize,
+            e if e == -(libc::EINTR as isize) => {}
+            0 => return Transfer::Short(done),
+            e if done == 0 => return Transfer::Error(-e as i32),
+            _ => return Transfer::Short(done),
+        }
+    }
+    Transfer::Done
+}
+
+/// Read `len` bytes at `offset` of block device `fd` into `buf`.
+///
+/// # Safety
+/// `buf` must be writable for `len` bytes.
+pub unsafe fn block_read(fd: i32, buf: *mut u8, len: usize, offset: u64) -> Transfer {
+    // SAFETY: forwarded from the caller.
+    unsafe { block_transfer(fd, buf, len, offset, false) }
+}
+
+/// Write `len` bytes of `buf` at `offset` of block device `fd`.
+///
+/// # Safety
+/// `buf` must be readable for `len` bytes.
+pub unsafe fn block_write(fd: i32, buf: *const u8, len: usize, offset: u64) -> Transfer {
+    // SAFETY: forwarded from the caller; pwrite only reads the buffer.
+    unsafe { block_transfer(fd, buf.cast_mut(), len, offset, true) }
+}
+
+/// The net devices that reached end of file, one bit per manifest index.
+/// Shared between threads (hvt's ring thread reads frames too).
+#[derive(Debug, Default)]
+pub struct NetEof(AtomicU64);
+
+impl NetEof {
+    /// No device at end of file.
+    pub const fn new() -> NetEof {
+        NetEof(AtomicU64::new(0))
+    }
+
+    /// Whether device `index` reached end of file.
+    pub fn is_set(&self, index: usize) -> bool {
+        index < 64 && self.0.load(Ordering::Relaxed) & (1 << index) != 0
+    }
+
+    /// Mark device `index`; true the first time (the caller says so once).
+    pub fn set(&self, index: usize) -> bool {
+        if index >= 64 {
+            return false;
+        }
+        self.0.fetch_or(1 << index, Ordering::Relaxed) & (1 << index) == 0
+    }
+}
+
+/// What POLL waits on: the net devices' host descriptors, with the
+/// manifest index of each.
+#[derive(Clone, Copy)]
+pub struct PollSet {
+    fds: [libc::pollfd; MAX_ENTRIES],
+    index: [u8; MAX_ENTRIES],
+    n: usize,
+}
+
+impl PollSet {
+    /// A set of `nets`: `(manifest index, host descriptor)`, at most 64
+    /// (more are ignored).
+    pub fn new(nets: &[(usize, i32)]) -> PollSet {
+        let mut s = PollSet {
+            fds: [libc::pollfd {
+                fd: -1,
+                events: 0,
+                revents: 0,
+            }; MAX_ENTRIES],
+            index: [0; MAX_ENTRIES],
+            n: 0,
+        };
+        for &(i, fd) in nets.iter().take(MAX_ENTRIES) {
+            s.fds[s.n] = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            s.index[s.n] = (i & 63) as u8;
+            s.n += 1;
+        }
+        s
+    }
+
+    /// Wait until `timeout_ns` has passed or a live net device is
+    /// readable; the readable ones as a set of manifest-index bits. A
+    /// device at end of file (in `eof`, or hung up now: it is added to
+    /// `eof`, and `on_eof` is called with its index the first time) is
+    /// never polled again; one in error (a tap that is down) is left out
+    /// until this call returns, so the caller sleeps instead of spinning.
+    /// `now` is the caller's monotonic clock in nanoseconds (the vDSO's,
+    /// where it may be used).
+    pub fn wait(
+        &mut self,
+        eof: &NetEof,
+        timeout_ns: u64,
+        now: impl Fn() -> u64,
+        mut on_eof: impl FnMut(usize),
+    ) -> u64 {
+        let n = self.n;
+        let deadline = now().saturating_add(timeout_ns);
+        let mut paused = 0u64;
+        let mut ready = 0u64;
+        loop {
+            for (fd, &i) in self.fds[..n].iter_mut().zip(&self.index[..n]) {
+                if fd.fd >= 0 && eof.is_set(usize::from(i)) {
+                    fd.fd = -1;
+                }
+            }
+            let wait = deadline.saturating_sub(now());
+            let ts = libc::timespec {
+                tv_sec: (wait / 1_000_000_000) as libc::time_t,
+                tv_nsec: (wait % 1_000_000_000) as libc::c_long,
+            };
+            let r = raw::ppoll(&mut self.fds[..n], &ts);
+            if r == 0 {
+                // The whole wait passed.
+                break;
+            }
+            if r > 0 {
+                for (pos, (fd, &i)) in self.fds[..n].iter_mut().zip(&self.index[..n]).enumerate() {
+                    let i = usize::from(i);
+                    if fd.revents & libc::POLLIN != 0 {
+                        ready |= 1 << i;
+                    } else if fd.revents & (libc::POLLHUP | libc::POLLNVAL) != 0 {
+                        if eof.set(i) {
+                            on_eof(i);
+                        }
+                        fd.fd = -1;
+                    } else if fd.revents & libc::POLLERR != 0 {
+                        // ppoll ignores negative descriptors; flipped back
+                        // below.
+                        fd.fd = !fd.fd;
+                        paused |= 1 << pos;
+                    }
+                    fd.revents = 0;
+                }
+            }
+            if ready != 0 || now() >= deadline {
+                break;
+            }
+        }
+        for (pos, fd) in self.fds[..n].iter_mut().enumerate() {
+            if paused & (1 << pos) != 0 {
+                fd.fd = !fd.fd;
+            }
+        }
+        ready
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::time::{Duration, Instant};
+
+    fn pipe() -> (OwnedFd, OwnedFd) {
+        let mut p = [0; 2];
+        // SAFETY: pipe2 writes two descriptors into p.
+        assert_eq!(unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_NONBLOCK) }, 0);
+        // SAFETY: both were just created and are ours alone.
+        unsafe { (OwnedFd::from_raw_fd(p[0]), OwnedFd::from_raw_fd(p[1])) }
+    }
+
+    #[test]
+    fn a_pipe_reads_as_a_byte_stream_then_eof() {
+        let (r, w) = pipe();
+        let mut buf = [0u8; 16];
+        // SAFETY: buf is a live 16-byte buffer.
+        let read = |buf: &mut [u8; 16]| unsafe { net_read(r.as_raw_fd(), buf.as_mut_ptr(), 16) };
+        assert_eq!(read(&mut buf), NetRead::Again);
+        // SAFETY: a live 5-byte buffer.
+        let n = unsafe { net_write(w.as_raw_fd(), b"hello".as_ptr(), 5) };
+        assert_eq!(n, Transfer::Done);
+        assert_eq!(read(&mut buf), NetRead::Frame(5));
+        assert_eq!(&buf[..5], b"hello");
+        drop(w);
+        assert_eq!(read(&mut buf), NetRead::Eof);
+        // SAFETY: zero bytes are read.
+        let r0 = unsafe { net_read(r.as_raw_fd(), buf.as_mut_ptr(), 0) };
+        assert_eq!(r0, NetRead::Again);
+    }
+
+    #[test]
+    fn writes_to_a_closed_pipe_fail() {
+        let (r, w) = pipe();
+        drop(r);
+        // SAFETY: SIG_IGN installs no code; a test process may ignore it.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+        // SAFETY: a live 2-byte buffer.
+        let t = unsafe { net_write(w.as_raw_fd(), b"hi".as_ptr(), 2) };
+        assert_eq!(t, Transfer::Error(libc::EPIPE));
+    }
+
+    #[test]
+    fn block_ranges_never_pass_the_capacity() {
+        assert!(block_in_range(4096, 0, 4096));
+        assert!(block_in_range(4096, 3584, 512));
+        assert!(!block_in_range(4096, 3585, 512));
+        assert!(!block_in_range(4096, 4096, 0));
+        assert!(!block_in_range(4096, 512, u64::MAX - 100));
+        assert!(!block_in_range(4096, 0, u64::MAX));
+    }
+
+    #[test]
+    fn block_transfers_are_exact_and_short_at_the_end() {
+        let f = tempfile();
+        let fd = f.as_raw_fd();
+        let data = [7u8; 1024];
+        // SAFETY: live buffers of the given lengths.
+        unsafe {
+            assert_eq!(block_write(fd, data.as_ptr(), 1024, 512), Transfer::Done);
+            let mut back = [0u8; 1024];
+            assert_eq!(block_read(fd, back.as_mut_ptr(), 1024, 512), Transfer::Done);
+            assert_eq!(back, data);
+            // The file is 1536 bytes: a read from 1024 gets only 512.
+            assert_eq!(
+                block_read(fd, back.as_mut_ptr(), 1024, 1024),
+                Transfer::Short(512)
+            );
+            assert_eq!(
+                block_read(-1, back.as_mut_ptr(), 1, 0),
+                Transfer::Error(libc::EBADF)
+            );
+        }
+    }
+
+    fn tempfile() -> std::fs::File {
+        let path = std::env::temp_dir().join(format!("solo5-io-{}", std::process::id()));
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        std::fs::remove_file(&path).unwrap();
+        f
+    }
+
+    #[test]
+    fn poll_reports_by_index_and_forgets_hung_up_devices() {
+        let (r1, w1) = pipe();
+        let (r2, w2) = pipe();
+        let mut set = PollSet::new(&[(3, r1.as_raw_fd()), (9, r2.as_raw_fd())]);
+        let eof = NetEof::new();
+        let mut seen = Vec::new();
+        // SAFETY: a live 1-byte buffer.
+        unsafe { net_write(w2.as_raw_fd(), b"x".as_ptr(), 1) };
+        assert_eq!(
+            set.wait(&eof, 1_000_000_000, raw::monotonic_ns, |i| seen.push(i)),
+            1 << 9
+        );
+        // Writer of 3 gone: hung up, never reported again, and the wait
+        // lasts its whole timeout.
+        drop(w1);
+        let mut buf = [0u8; 4];
+        // SAFETY: a live 4-byte buffer.
+        unsafe { net_read(r2.as_raw_fd(), buf.as_mut_ptr(), 4) };
+        let t = Instant::now();
+        assert_eq!(
+            set.wait(&eof, 200_000_000, raw::monotonic_ns, |i| seen.push(i)),
+            0
+        );
+        assert!(t.elapsed() >= Duration::from_millis(200));
+        assert_eq!(seen, vec![3]);
+        assert!(eof.is_set(3) && !eof.is_set(9));
+        let t = Instant::now();
+        assert_eq!(
+            set.wait(&eof, 100_000_000, raw::monotonic_ns, |i| seen.push(i)),
+            0
+        );
+        assert!(t.elapsed() >= Duration::from_millis(100));
+        assert_eq!(seen, vec![3], "said once");
+        drop(w2);
+    }
+
+    #[test]
+    fn devices_marked_elsewhere_are_not_polled() {
+        let (r, w) = pipe();
+        let mut set = PollSet::new(&[(1, r.as_raw_fd())]);
+        let eof = NetEof::new();
+        // SAFETY: a live 1-byte buffer.
+        unsafe { net_write(w.as_raw_fd(), b"x".as_ptr(), 1) };
+        assert!(eof.set(1));
+        assert!(!eof.set(1));
+        let t = Instant::now();
+        assert_eq!(
+            set.wait(&eof, 50_000_000, raw::monotonic_ns, |_| panic!("not again")),
+            0
+        );
+        assert!(t.elapsed() >= Duration::from_millis(50));
+    }
+}
