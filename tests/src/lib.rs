@@ -5,6 +5,8 @@
 //! The binaries are built by `scripts/build` (the README's build command):
 //! `target/release/solo5-spt` and `target/guests/<flavor>/<name>`.
 
+pub mod containers;
+
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
