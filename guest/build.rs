@@ -8,7 +8,7 @@ use std::path::PathBuf;
 fn main() {
     let dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     // Both spt ABIs share the memory layout, hence the script; hvt has its
-    // own (execute-only text, no stack note).
+    // own (execute-only text, the user-mode note).
     let name = if env::var_os("CARGO_FEATURE_HVT").is_some() {
         "hvt.ld"
     } else {

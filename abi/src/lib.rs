@@ -12,6 +12,7 @@ pub mod native;
 pub mod note;
 pub mod sptv2;
 pub mod stack;
+pub mod usermode;
 
 /// Results of Solo5 calls (`solo5_result_t`).
 pub mod result {

@@ -68,10 +68,10 @@ extern "C" {
 }
 
 /// Tells the tender the stack size, the guard size and the image end, so
-/// that it makes the guard range `PROT_NONE` (docs/native-abi.md). The
-/// linker script keeps it in `.note.solo5rs.stack`, its own `PT_NOTE`.
-/// Not on hvt, where the guest's own page tables make the guard.
-#[cfg(all(not(test), not(feature = "hvt")))]
+/// that it makes the guard range `PROT_NONE` (docs/native-abi.md) or, on
+/// hvt at CPL3, leaves it out of the page tables. The linker script keeps
+/// it in `.note.solo5rs.stack`, its own `PT_NOTE`.
+#[cfg(not(test))]
 #[no_mangle]
 #[used]
 #[link_section = ".note.solo5rs.stack"]
@@ -164,3 +164,30 @@ pub(crate) fn layout() -> Layout {
         tls_align: 8,
     }
 }
+
+/// The user-mode note (`solo5_abi::usermode`, docs/hvt-user-mode.md): this
+/// hvt guest can be entered at CPL0 or CPL3 (`platform/hvt_cpu.rs` checks
+/// which). The linker script keeps it in `.note.solo5rs.user`, its own
+/// `PT_NOTE`.
+#[repr(C)]
+struct UserNote {
+    n_namesz: u32,
+    n_descsz: u32,
+    n_type: u32,
+    name: [u8; 12],
+    desc: solo5_abi::usermode::UserDesc,
+}
+
+const _: () = assert!(core::mem::size_of::<UserNote>() == solo5_abi::usermode::NOTE_SIZE);
+
+#[cfg(all(not(test), feature = "hvt"))]
+#[no_mangle]
+#[used]
+#[link_section = ".note.solo5rs.user"]
+static SOLO5_USER_NOTE: UserNote = UserNote {
+    n_namesz: solo5_abi::usermode::NAME.len() as u32,
+    n_descsz: solo5_abi::usermode::DESC_SIZE,
+    n_type: solo5_abi::usermode::TYPE_USER1,
+    name: solo5_abi::usermode::NAME_PADDED,
+    desc: solo5_abi::usermode::UserDesc::EITHER,
+};

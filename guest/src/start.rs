@@ -34,10 +34,13 @@
 //! running out of heap is a failed allocation, never a write into the
 //! stack.
 //!
-//! On hvt the guest builds its own page tables instead (see
-//! `platform/hvt_cpu.rs`): after `_end` come the page tables and the guard
-//! (both unmapped), then the stack, and the heap runs from the top of the
-//! stack to `mem_size`; the same 512 KiB floor counts from `_end`.
+//! On hvt, entered at CPL3 by our tender, the layout is this one, the
+//! tender's page tables leaving the guard unmapped (our stack note). Entered
+//! at CPL0 (upstream's tender), the guest builds its own page tables
+//! instead (see `platform/hvt_cpu.rs`): after `_end` come the page tables
+//! and the guard (both unmapped), then the stack, and the heap runs from
+//! the top of the stack to `mem_size`; the same 512 KiB floor counts from
+//! `_end`.
 
 use core::ffi::{c_char, CStr};
 
@@ -208,6 +211,8 @@ impl MemoryMap {
         info(format_args!("\\__ \\ (   | | (   |  ) |\n"));
         info(format_args!("____/\\___/ _|\\___/____/\n"));
         info(format_args!("Solo5: Bindings version v0.9.0\n"));
+        #[cfg(all(feature = "hvt", not(any(feature = "spt", feature = "spt-v2"))))]
+        info(format_args!("{}", crate::platform::entry_line()));
         info(format_args!(
             "Solo5: Memory map: {} MB addressable:\n",
             self.mem_size >> 20

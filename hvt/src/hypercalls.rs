@@ -18,8 +18,8 @@ use crate::layout::hypercall::{self as hc, off};
 use crate::memory::{BadAccess, GuestMemory};
 use crate::ring;
 use crate::sys::{self, fatal, Errno, PROG};
-use solo5_abi::result::{AGAIN, EINVAL, EUNSPEC, OK};
-use solo5_tender::devices::io::{self, NetEof, NetRead, PollSet, Transfer};
+use solo5_abi::result::{EINVAL, EUNSPEC, OK};
+use solo5_tender::devices::io::{self, NetEof, NetStatus, PollSet, Transfer};
 use std::sync::Arc;
 
 /// What the run loop does after a hypercall.
@@ -65,38 +65,29 @@ pub enum Device {
 }
 
 /// What the hypercalls and the ring thread share about the net devices:
-/// which reached end of file, and the line that says so for each.
+/// the end-of-file state and lines of the shared device code, and which
+/// devices' ring writes failed.
 #[derive(Debug, Default)]
 pub struct NetShared {
-    /// Devices at end of file.
-    pub eof: NetEof,
+    /// Devices at end of file, and the line each gets.
+    pub status: NetStatus,
     /// Devices whose ring writes failed (said once each).
     write_failed: NetEof,
-    lines: Vec<Vec<u8>>,
     names: Vec<String>,
 }
 
 impl NetShared {
     /// For the net devices `names` (manifest index, name).
     pub fn new(names: &[(usize, &str)]) -> NetShared {
-        let mut lines = vec![Vec::new(); 64];
         let mut all = vec![String::new(); 64];
         for &(i, name) in names {
             if let Some(n) = all.get_mut(i) {
                 *n = name.to_string();
             }
-            if let Some(l) = lines.get_mut(i) {
-                *l = format!(
-                    "{PROG}: warning: net '{name}': end of file or hang-up on the host side; \
-                     reads now fail (SOLO5_R_EUNSPEC) and POLL no longer reports it\n"
-                )
-                .into_bytes();
-            }
         }
         NetShared {
-            eof: NetEof::new(),
+            status: NetStatus::new(PROG, names),
             write_failed: NetEof::new(),
-            lines,
             names: all,
         }
     }
@@ -117,23 +108,6 @@ impl NetShared {
             None => sys::warn(format_args!(
                 "warning: net '{name}': wrote only {wrote} out of {len} bytes of a frame; frames that cannot be written are dropped"
             )),
-        }
-    }
-
-    /// Print the end-of-file line of device `index` (once: callers call
-    /// this when they were first to mark it).
-    fn warn(&self, index: usize) {
-        if let Some(l) = self.lines.get(index).filter(|l| !l.is_empty()) {
-            // SAFETY: l is a live buffer of l.len() bytes. Nothing is left
-            // to tell if stderr fails.
-            let _ = unsafe { sys::write_all(2, l.as_ptr(), l.len()) };
-        }
-    }
-
-    /// Device `index` reached end of file: mark it, say so the first time.
-    pub fn at_eof(&self, index: usize) {
-        if self.eof.set(index) {
-            self.warn(index);
         }
     }
 }
@@ -191,8 +165,8 @@ impl Hypercalls {
             hc::POLL => self.poll(mem, gpa),
             hc::BLOCK_WRITE if self.has_block => self.block(mem, gpa, true),
             hc::BLOCK_READ if self.has_block => self.block(mem, gpa, false),
-            hc::NET_WRITE if self.has_net => self.net_write(mem, gpa),
-            hc::NET_READ if self.has_net => self.net_read(mem, gpa),
+            hc::NET_WRITE if self.has_net => self.net(mem, gpa, true),
+            hc::NET_READ if self.has_net => self.net(mem, gpa, false),
             hc::HALT => {
                 let next = halt(mem, gpa)?;
                 if let Some(t) = &self.ring {
@@ -217,11 +191,11 @@ impl Hypercalls {
     fn poll(&mut self, mem: &GuestMemory, gpa: u64) -> Result<Next, Fault> {
         mem.check_writable(gpa, hc::POLL_SIZE)?;
         let timeout = mem.read_u64(gpa + off::POLL_TIMEOUT)?;
-        let net = &self.net;
         // As upstream, a zero timeout still waits a nanosecond.
+        let deadline = sys::monotonic_ns().saturating_add(timeout | 1);
         let ready_set = self
             .poll
-            .wait(&net.eof, timeout | 1, sys::monotonic_ns, |i| net.warn(i));
+            .wait(&self.net.status, deadline, sys::monotonic_ns);
         mem.write_u64(gpa + off::POLL_READY_SET, ready_set)?;
         mem.write_i32(gpa + off::POLL_RET, ready_set.count_ones() as i32)?;
         Ok(Next::Resume)
@@ -262,64 +236,40 @@ impl Hypercalls {
         Ok(Next::Resume)
     }
 
-    /// NET_WRITE: one frame, one write. A failed or short write is
-    /// `SOLO5_R_EUNSPEC` for the guest (upstream exits).
-    fn net_write(&mut self, mem: &GuestMemory, gpa: u64) -> Result<Next, Fault> {
+    /// NET_WRITE / NET_READ: one frame, one write or one read, through
+    /// the shared device code. A failed or short write is
+    /// `SOLO5_R_EUNSPEC` for the guest (upstream exits); a read with
+    /// nothing queued is AGAIN, end of file EUNSPEC now and on every
+    /// later call.
+    fn net(&mut self, mem: &GuestMemory, gpa: u64, write: bool) -> Result<Next, Fault> {
         mem.check_writable(gpa, hc::NET_SIZE)?;
         let handle = mem.read_u64(gpa + off::NET_HANDLE)?;
         let data = mem.read_u64(gpa + off::NET_DATA)?;
         let len = mem.read_u64(gpa + off::NET_LEN)?;
-        let ret = match self.device(handle) {
-            Device::Net(fd) => {
-                let p = mem.ptr(data, len)?;
-                if self.net.eof.is_set(handle as u32 as usize) {
-                    EUNSPEC
-                } else {
-                    // SAFETY: [p, p + len) lies inside guest memory.
-                    match unsafe { io::net_write(fd, p, len as usize) } {
-                        Transfer::Done => OK,
-                        Transfer::Short(_) | Transfer::Error(_) => EUNSPEC,
-                    }
-                }
-            }
-            _ => EINVAL,
+        let Device::Net(fd) = self.device(handle) else {
+            mem.write_i32(gpa + off::NET_RET, EINVAL as i32)?;
+            return Ok(Next::Resume);
         };
-        mem.write_i32(gpa + off::NET_RET, ret as i32)?;
-        Ok(Next::Resume)
-    }
-
-    /// NET_READ: one read into the buffer. Nothing queued is AGAIN; end
-    /// of file is EUNSPEC, now and on every later call.
-    fn net_read(&mut self, mem: &GuestMemory, gpa: u64) -> Result<Next, Fault> {
-        mem.check_writable(gpa, hc::NET_SIZE)?;
-        let handle = mem.read_u64(gpa + off::NET_HANDLE)?;
-        let data = mem.read_u64(gpa + off::NET_DATA)?;
-        let len = mem.read_u64(gpa + off::NET_LEN)?;
-        let ret = match self.device(handle) {
-            Device::Net(fd) => {
-                let index = handle as u32 as usize;
-                mem.check_writable(data, len)?;
-                let p = mem.ptr(data, len)?;
-                if self.net.eof.is_set(index) {
-                    EUNSPEC
-                } else {
-                    // SAFETY: [p, p + len) lies inside guest memory,
-                    // outside the read-only segments (checked above).
-                    match unsafe { io::net_read(fd, p, len as usize) } {
-                        NetRead::Frame(n) => {
-                            mem.write_u64(gpa + off::NET_LEN, n as u64)?;
-                            OK
-                        }
-                        NetRead::Again => AGAIN,
-                        NetRead::Eof => {
-                            self.net.at_eof(index);
-                            EUNSPEC
-                        }
-                        NetRead::Error(_) => EUNSPEC,
-                    }
-                }
+        let index = handle as u32 as usize;
+        let ret = if write {
+            let p = mem.ptr(data, len)?;
+            // SAFETY: [p, p + len) lies inside guest memory.
+            match unsafe { self.net.status.write(index, fd, p, len as usize) } {
+                Some(Transfer::Done) => OK,
+                _ => EUNSPEC,
             }
-            _ => EINVAL,
+        } else {
+            mem.check_writable(data, len)?;
+            let p = mem.ptr(data, len)?;
+            // SAFETY: [p, p + len) lies inside guest memory, outside the
+            // read-only segments (checked above).
+            match unsafe { self.net.status.read(index, fd, p, len as usize) } {
+                Ok(n) => {
+                    mem.write_u64(gpa + off::NET_LEN, n as u64)?;
+                    OK
+                }
+                Err(e) => e,
+            }
         };
         mem.write_i32(gpa + off::NET_RET, ret as i32)?;
         Ok(Next::Resume)
@@ -381,14 +331,20 @@ fn halt(mem: &GuestMemory, gpa: u64) -> Result<Next, Fault> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use solo5_tender::elf::{Executable, Segment, PF_X};
 
     const MEM: u64 = 4 << 20;
 
     fn memory() -> GuestMemory {
-        let mut m = GuestMemory::new(MEM).unwrap();
+        with_text(MEM)
+    }
+
+    /// `size` bytes of guest memory with a one-page execute-only text
+    /// segment at 0x100000 holding `hlt` (the tests' read-only part).
+    pub(crate) fn with_text(size: u64) -> GuestMemory {
+        let mut m = GuestMemory::new(size).unwrap();
         let text = Segment {
             vaddr: 0x100000,
             offset: 0,

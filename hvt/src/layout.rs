@@ -30,6 +30,42 @@ pub const MFT_ADDR: u64 = BOOT_INFO_ADDR + BOOT_INFO_SIZE;
 /// Lowest address of the kernel image (`HVT_GUEST_MIN_BASE`).
 pub const GUEST_MIN_BASE: u64 = 0x10_0000;
 
+/// Where the tender puts what it owns for a guest entered at CPL3
+/// (docs/hvt-user-mode.md): in the unused top of low memory, below the
+/// image, above the largest boot info + manifest + command line. All of it
+/// is supervisor-only in the guest's page tables.
+pub mod user {
+    /// The IDT: 32 interrupt gates (vectors 0..31).
+    pub const IDT_ADDR: u64 = 0xF_0000;
+    /// Entries of the IDT (its limit is `IDT_ENTRIES * 16 - 1`).
+    pub const IDT_ENTRIES: u64 = 32;
+    /// The TSS (104 bytes), then its I/O permission bitmap (8192 bytes and
+    /// the trailing all-ones byte): three pages.
+    pub const TSS_ADDR: u64 = 0xF_1000;
+    /// Bytes of the TSS proper; the bitmap starts here.
+    pub const TSS_SIZE: u64 = 104;
+    /// Bytes of the I/O permission bitmap with its trailing byte.
+    pub const IOMAP_SIZE: u64 = 8192 + 1;
+    /// End of the TSS pages.
+    pub const TSS_END: u64 = 0xF_4000;
+    /// The trap stubs (code, read + execute).
+    pub const STUB_ADDR: u64 = 0xF_4000;
+    /// The stack the CPU switches to on a trap (TSS.RSP0 is its end).
+    pub const KSTACK_ADDR: u64 = 0xF_5000;
+    /// End of the trap stack, and of the tender's area.
+    pub const KSTACK_END: u64 = 0xF_6000;
+    /// The port the trap stub writes the trap frame's address to. Outside
+    /// what the TSS opens to the guest, so only the stub reaches it.
+    pub const TRAP_PORT: u16 = 0x5F0;
+}
+
+// The tender's user-mode area: its parts in order, page aligned, below the
+// image.
+const _: () = assert!(user::IDT_ENTRIES * 16 <= user::TSS_ADDR - user::IDT_ADDR);
+const _: () = assert!(user::TSS_ADDR + user::TSS_SIZE + user::IOMAP_SIZE <= user::TSS_END);
+const _: () = assert!(user::TSS_END <= user::STUB_ADDR && user::STUB_ADDR < user::KSTACK_ADDR);
+const _: () = assert!(user::KSTACK_END <= GUEST_MIN_BASE);
+
 /// Offsets in `struct hvt_boot_info`.
 pub mod boot_info {
     /// `uint64_t mem_size`.
@@ -143,6 +179,10 @@ mod tests {
         let largest = MFT_ADDR + 8 + 64 * 104 + solo5_abi::CMDLINE_SIZE as u64;
         assert!(largest < GUEST_MIN_BASE);
         assert_eq!(MAX_MEM / MEM_ALIGN, 4 * 512);
+        // The tender's user-mode area lies above all of that, below the
+        // image, page aligned, its parts in order.
+        assert!(largest <= user::IDT_ADDR);
+        assert!(!(hypercall::PIO_BASE..hypercall::PIO_BASE + 12).contains(&user::TRAP_PORT));
     }
 
     #[test]

@@ -8,6 +8,9 @@
 //! KVM error.
 //!
 //! Beyond upstream: the guest's own page tables enforce W^X ([`paging`]),
+//! a guest whose user-mode note allows it runs at CPL3 on the tender's
+//! page tables, descriptor tables and trap stub ([`user`],
+//! docs/hvt-user-mode.md),
 //! the tender runs under a seccomp filter that allows `KVM_RUN` on its
 //! vcpu and nothing else of KVM ([`sandbox`]), and the run loop checks
 //! every guest pointer ([`hypercalls`]).
@@ -23,6 +26,7 @@ pub mod ring;
 pub mod run;
 pub mod sandbox;
 pub mod sys;
+pub mod user;
 pub mod vm;
 
 use boot::BootInfo;
@@ -32,6 +36,8 @@ use memory::{GuestMemory, MemoryError};
 use sandbox::SandboxError;
 use solo5_tender::cmdline::Options;
 use solo5_tender::devices::{self, Attached, DeviceError, Devices, Net};
+use solo5_tender::stack_note::{self, StackNoteError};
+use solo5_tender::usermode_note::{self, UserNoteError};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
@@ -50,6 +56,12 @@ pub enum HvtError {
     /// Device options or attachment.
     #[error(transparent)]
     Devices(#[from] DeviceError),
+    /// Our user-mode note is there but invalid.
+    #[error("{0}: {1}")]
+    UserNote(String, UserNoteError),
+    /// Our stack note (read for a guest entered at CPL3) is invalid.
+    #[error("{0}: {1}")]
+    StackNote(String, StackNoteError),
     /// `--mem` above 4 GiB (after rounding down to 2 MiB).
     #[error("guest memory size {0} bytes exceeds the max size {max} bytes", max = layout::MAX_MEM)]
     MemTooLarge(u64),
@@ -167,6 +179,8 @@ pub struct Prepared {
     ring_eventfd: Option<i32>,
     /// Kept open for the guest until the process ends.
     devices: Devices,
+    /// The guest is entered at CPL3 (docs/hvt-user-mode.md).
+    user: bool,
 }
 
 /// The eventfd KVM signals on a ring kick, or why the ring falls back to
@@ -187,6 +201,12 @@ fn kick_eventfd(vm: &Vm) -> Result<vmm_sys_util::eventfd::EventFd, String> {
 /// rounding, device notes, ring fall-backs).
 pub fn prepare(o: &Options, ring_choice: RingChoice) -> Result<Prepared, HvtError> {
     let mut k = Kernel::open(&o.kernel)?;
+    let note = usermode_note::find(&k.file).map_err(|e| HvtError::UserNote(k.shown.clone(), e))?;
+    let stack = if usermode_note::allows_cpl3(note) {
+        stack_note::find(&k.file).map_err(|e| HvtError::StackNote(k.shown.clone(), e))?
+    } else {
+        None
+    };
     let devices = devices::attach(&mut k.manifest, o)?;
     device_warnings(&devices);
     let (size, adjusted) = mem_size(o.mem_mib)?;
@@ -218,13 +238,41 @@ pub fn prepare(o: &Options, ring_choice: RingChoice) -> Result<Prepared, HvtErro
     let exe = k.load(guest_size)?;
     let pages = k.page_tables(&exe, alloc)?;
 
+    // A guest whose note allows it gets the tender's page tables for CPL3
+    // (docs/hvt-user-mode.md), built here so that their errors come
+    // before KVM's.
+    let user_pages = if usermode_note::allows_cpl3(note) {
+        let guard = stack
+            .and_then(|d| stack_note::guard(&d, guest_size, exe.kernel_end))
+            .map(|g| (g.start, g.end));
+        let mode = paging::Mode::User { guard };
+        Some(
+            paging::build_for(&exe.segments, alloc, mode)
+                .map_err(|e| KernelError::Paging(k.shown.clone(), e))?,
+        )
+    } else {
+        None
+    };
+
     let vm = Vm::create()?;
     let mut mem = GuestMemory::new(alloc)?;
     vm.set_memory(&mem)?;
     mem.load(&exe, &k.file, &k.shown)?;
-    boot::write_tables(&mut mem, &pages)?;
     mem.set_mem_size(guest_size);
-    cpu::setup(&vm, exe.entry, mem.mem_size())?;
+    // CPL3 where KVM takes the CPU state for it; otherwise CPL0, as
+    // upstream (the note says either works).
+    let user = match user_pages {
+        Some(up) if cpu::setup_user(&vm, exe.entry, mem.mem_size())?.is_some() => {
+            boot::write_tables(&mut mem, &up)?;
+            user::write(&mut mem)?;
+            true
+        }
+        _ => {
+            boot::write_tables(&mut mem, &pages)?;
+            cpu::setup(&vm, exe.entry, mem.mem_size())?;
+            false
+        }
+    };
     let efd = if !nets.is_empty() && ring_choice.wanted() {
         kick_eventfd(&vm).map_err(|w| eprintln!("{PROG}: {w}")).ok()
     } else {
@@ -286,6 +334,7 @@ pub fn prepare(o: &Options, ring_choice: RingChoice) -> Result<Prepared, HvtErro
         hypercalls,
         ring_eventfd,
         devices,
+        user,
     })
 }
 
@@ -305,8 +354,9 @@ impl Prepared {
             ref mut vm,
             ref mem,
             ref mut hypercalls,
+            user,
             ..
         } = self;
-        run::run(&mut vm.vcpu, vm.sync_regs, mem, hypercalls)
+        run::run(&mut vm.vcpu, vm.sync_regs, mem, hypercalls, user)
     }
 }

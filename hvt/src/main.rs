@@ -8,7 +8,7 @@
 //! unikernel's.
 #![no_main]
 
-use solo5_hvt::{sys, usage, HvtError, RingChoice, PROG};
+use solo5_hvt::{usage, HvtError, RingChoice, PROG};
 use solo5_tender::cmdline::{self, CmdlineError, Command};
 use std::io::Write;
 
@@ -63,7 +63,7 @@ fn ring_option(
 }
 
 fn tender_main() -> i32 {
-    if let Err(e) = sys::std_fds_open() {
+    if let Err(e) = solo5_tender::stdfds::ensure_open() {
         return fail(&e);
     }
     let (args, ring) = match ring_option(std::env::args_os().skip(1).collect()) {

@@ -23,10 +23,19 @@
 //! most eight such regions); uniform regions use one 2 MiB page. The
 //! tender sets EFER.NXE and CR0.WP so that the CPU enforces all of it,
 //! also at CPL0.
+//!
+//! For a guest entered at CPL3 ([`Mode::User`], docs/hvt-user-mode.md) the
+//! same map gets the user bit on every guest page, at every level, while
+//! the tender's own pages stay supervisor-only: the GDT at `0x1000`
+//! (read-only), the IDT and TSS (read-only), the trap stub (read +
+//! execute) and the trap stack (read-write), all in
+//! [`crate::layout::user`]. The page tables stay unmapped, and so does
+//! the stack guard range the guest's stack note asks for. With CR4.SMEP
+//! and SMAP, supervisor code can neither run nor touch a user page.
 
 use crate::layout::{
-    BOOT_INFO_ADDR, GUEST_MIN_BASE, MAX_MEM, MEM_ALIGN, PDPT_ADDR, PD_ADDR, PML4_ADDR, PT_POOL_END,
-    PT_POOL_START,
+    user, BOOT_INFO_ADDR, GDT_ADDR, GUEST_MIN_BASE, MAX_MEM, MEM_ALIGN, PDPT_ADDR, PD_ADDR,
+    PML4_ADDR, PT_POOL_END, PT_POOL_START,
 };
 use solo5_tender::elf::{Segment, PF_W, PF_X};
 use thiserror::Error;
@@ -35,6 +44,8 @@ use thiserror::Error;
 pub const P: u64 = 1 << 0;
 /// Writable.
 pub const RW: u64 = 1 << 1;
+/// User: accessible at CPL3 (needed at every level).
+pub const US: u64 = 1 << 2;
 /// Page size (2 MiB page in a directory entry).
 pub const PS: u64 = 1 << 7;
 /// No-execute.
@@ -85,6 +96,50 @@ impl Page {
     }
 }
 
+/// How the guest is entered, hence whose pages are whose.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// At CPL0, as upstream: no user bit anywhere.
+    #[default]
+    Kernel,
+    /// At CPL3: user bit on the guest's pages, the tender's pages
+    /// supervisor-only, and `guard` (`[start, end)`, page aligned: the
+    /// stack guard) not mapped.
+    User {
+        /// The stack guard range, if the guest asked for one.
+        guard: Option<(u64, u64)>,
+    },
+}
+
+impl Mode {
+    fn us(self) -> u64 {
+        match self {
+            Mode::Kernel => 0,
+            Mode::User { .. } => US,
+        }
+    }
+
+    fn guard(self) -> Option<(u64, u64)> {
+        match self {
+            Mode::Kernel => None,
+            Mode::User { guard } => guard,
+        }
+    }
+}
+
+/// Leaf bits of the tender's own low pages for a guest at CPL3: all
+/// supervisor-only.
+fn tender_page(addr: u64) -> Option<u64> {
+    match addr {
+        GDT_ADDR => Some(P | NX),
+        user::IDT_ADDR => Some(P | NX),
+        a if (user::TSS_ADDR..user::TSS_END).contains(&a) => Some(P | NX),
+        user::STUB_ADDR => Some(P),
+        user::KSTACK_ADDR => Some(P | RW | NX),
+        _ => None,
+    }
+}
+
 /// The rights of one segment's pages, as leaf entry bits.
 struct Span {
     start: u64,
@@ -110,14 +165,31 @@ fn spans(segments: &[Segment]) -> Vec<Span> {
         .collect()
 }
 
-/// Leaf bits (P, RW, NX) of the 4 KiB page at `addr`.
-fn leaf(spans: &[Span], addr: u64) -> Result<u64, PagingError> {
+/// Leaf bits (P, RW, NX, US) of the 4 KiB page at `addr`.
+fn leaf(spans: &[Span], addr: u64, mode: Mode) -> Result<u64, PagingError> {
+    if mode != Mode::Kernel {
+        if let Some(bits) = tender_page(addr) {
+            return Ok(bits);
+        }
+    }
     if addr < BOOT_INFO_ADDR {
         return Ok(0);
     }
+    let us = mode.us();
     if addr < GUEST_MIN_BASE {
-        return Ok(P | NX);
+        return Ok(P | NX | us);
     }
+    if mode
+        .guard()
+        .is_some_and(|(start, end)| start <= addr && addr < end)
+    {
+        return Ok(0);
+    }
+    guest_leaf(spans, addr).map(|bits| bits | us)
+}
+
+/// Leaf bits (P, RW, NX) of a guest page at or above the image base.
+fn guest_leaf(spans: &[Span], addr: u64) -> Result<u64, PagingError> {
     let (mut hit, mut write, mut exec) = (false, false, false);
     for s in spans.iter().filter(|s| s.start <= addr && addr < s.end) {
         hit = true;
@@ -133,38 +205,48 @@ fn leaf(spans: &[Span], addr: u64) -> Result<u64, PagingError> {
     }
 }
 
-/// Build the page tables for `segments` in a guest of `alloc` bytes.
-/// Pure: the caller writes the pages into guest memory.
+/// Build the page tables for `segments` in a guest of `alloc` bytes,
+/// entered at CPL0. Pure: the caller writes the pages into guest memory.
 pub fn build(segments: &[Segment], alloc: u64) -> Result<Vec<Page>, PagingError> {
+    build_for(segments, alloc, Mode::Kernel)
+}
+
+/// Build the page tables for `segments` in a guest of `alloc` bytes
+/// entered as `mode` says.
+pub fn build_for(segments: &[Segment], alloc: u64, mode: Mode) -> Result<Vec<Page>, PagingError> {
     if alloc == 0 || !alloc.is_multiple_of(MEM_ALIGN) || alloc > MAX_MEM {
         return Err(PagingError::BadSize(alloc));
     }
     let spans = spans(segments);
+    let us = mode.us();
     let mut pml4 = Page::new(PML4_ADDR);
-    pml4.entries[0] = PDPT_ADDR | P | RW;
+    pml4.entries[0] = PDPT_ADDR | P | RW | us;
     let mut pdpt = Page::new(PDPT_ADDR);
     let mut dirs: Vec<Page> = (0..4u64).map(|i| Page::new(PD_ADDR + i * PAGE)).collect();
     for (i, d) in dirs.iter().enumerate() {
-        pdpt.entries[i] = d.gpa | P | RW;
+        pdpt.entries[i] = d.gpa | P | RW | us;
     }
     let mut tables: Vec<Page> = Vec::new();
     let pool = (PT_POOL_END - PT_POOL_START) / PAGE;
     for k in 0..alloc / MEM_ALIGN {
         let base = k * MEM_ALIGN;
         let end = base + MEM_ALIGN;
-        let mixed = k == 0 || spans.iter().any(|s| s.start < end && base < s.end);
+        let mixed = k == 0
+            || spans.iter().any(|s| s.start < end && base < s.end)
+            || mode.guard().is_some_and(|(s, e)| s < end && base < e);
         let entry = if mixed {
             let mut pt = Page::new(PT_POOL_START + tables.len() as u64 * PAGE);
             for (i, e) in pt.entries.iter_mut().enumerate() {
                 let addr = base + i as u64 * PAGE;
-                let bits = leaf(&spans, addr)?;
+                let bits = leaf(&spans, addr, mode)?;
                 *e = if bits == 0 { 0 } else { addr | bits };
             }
-            let first = pt.entries[0] & (P | RW | NX);
+            let rights = P | RW | NX | US;
+            let first = pt.entries[0] & rights;
             let uniform = pt
                 .entries
                 .iter()
-                .all(|&e| e & (P | RW | NX) == first && e & P != 0);
+                .all(|&e| e & rights == first && e & P != 0);
             if k != 0 && uniform {
                 base | first | PS
             } else {
@@ -173,10 +255,10 @@ pub fn build(segments: &[Segment], alloc: u64) -> Result<Vec<Page>, PagingError>
                 }
                 let gpa = pt.gpa;
                 tables.push(pt);
-                gpa | P | RW
+                gpa | P | RW | us
             }
         } else {
-            base | P | RW | NX | PS
+            base | P | RW | NX | PS | us
         };
         dirs[(k / ENTRIES as u64) as usize].entries[(k % ENTRIES as u64) as usize] = entry;
     }

@@ -20,8 +20,8 @@
 use crate::hypercalls::NetShared;
 use crate::memory::{BadAccess, GuestMemory};
 use crate::sys::{self, fatal, Errno};
-use solo5_abi::result::{AGAIN, EINVAL, EUNSPEC, OK};
-use solo5_tender::devices::io::{self, NetRead, Transfer};
+use solo5_abi::result::{EINVAL, OK};
+use solo5_tender::devices::io::Transfer;
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
@@ -202,15 +202,12 @@ impl Ring {
         };
         let len = u64::from(e.len);
         let p = self.mem.ptr(e.data, len).map_err(RingFault::Access)?;
-        if self.shared.eof.is_set(i) {
-            // Nobody is there to read it.
-            return Ok(());
-        }
         // SAFETY: [p, p + len) lies inside guest memory (checked above).
-        match unsafe { io::net_write(fd, p, e.len as usize) } {
-            Transfer::Done => {}
-            Transfer::Short(n) => self.shared.write_failed(i, None, n, e.len),
-            Transfer::Error(errno) => self.shared.write_failed(i, Some(errno), 0, e.len),
+        match unsafe { self.shared.status.write(i, fd, p, e.len as usize) } {
+            // None: at end of file, nobody is there to read it.
+            None | Some(Transfer::Done) => {}
+            Some(Transfer::Short(n)) => self.shared.write_failed(i, None, n, e.len),
+            Some(Transfer::Error(errno)) => self.shared.write_failed(i, Some(errno), 0, e.len),
         }
         Ok(())
     }
@@ -225,20 +222,11 @@ impl Ring {
             .check_writable(e.data, len)
             .map_err(RingFault::Access)?;
         let p = self.mem.ptr(e.data, len).map_err(RingFault::Access)?;
-        let (ret, n) = if self.shared.eof.is_set(i) {
-            (EUNSPEC, 0)
-        } else {
-            // SAFETY: [p, p + len) lies inside guest memory, outside the
-            // read-only segments (checked above).
-            match unsafe { io::net_read(fd, p, e.len as usize) } {
-                NetRead::Frame(n) => (OK, n as u32),
-                NetRead::Again => (AGAIN, 0),
-                NetRead::Eof => {
-                    self.shared.at_eof(i);
-                    (EUNSPEC, 0)
-                }
-                NetRead::Error(_) => (EUNSPEC, 0),
-            }
+        // SAFETY: [p, p + len) lies inside guest memory, outside the
+        // read-only segments (checked above).
+        let (ret, n) = match unsafe { self.shared.status.read(i, fd, p, e.len as usize) } {
+            Ok(n) => (OK, n as u32),
+            Err(code) => (code, 0),
         };
         self.commit(e.id, ret, n);
         Ok(())

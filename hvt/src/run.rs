@@ -2,6 +2,10 @@
 //! its hypercalls, and turn every other exit into upstream's one fatal
 //! line and exit status 1. A HALT ends the process with the guest's status.
 //!
+//! For a guest entered at CPL3, a write of the tender's trap stub to its
+//! port ([`crate::user`]) ends the guest with upstream's trap lines and
+//! status 255; the guest itself cannot reach that port.
+//!
 //! It runs under the seccomp filter: it never allocates, and it makes no
 //! system call but `KVM_RUN` on the vcpu and what the hypercalls need. The
 //! registers for the fatal lines come from the run area
@@ -31,7 +35,15 @@ fn rip(vcpu: &mut VcpuFd, sync_regs: bool, what: &str) -> u64 {
 }
 
 /// Run the guest until it halts; then end the process with its status.
-pub fn run(vcpu: &mut VcpuFd, sync_regs: bool, mem: &GuestMemory, hc: &mut Hypercalls) -> ! {
+/// `user`: the guest was entered at CPL3, so its traps come from the
+/// tender's stub.
+pub fn run(
+    vcpu: &mut VcpuFd,
+    sync_regs: bool,
+    mem: &GuestMemory,
+    hc: &mut Hypercalls,
+    user: bool,
+) -> ! {
     loop {
         if let Err(e) = vcpu.run() {
             match e.errno() {
@@ -51,10 +63,9 @@ pub fn run(vcpu: &mut VcpuFd, sync_regs: bool, mem: &GuestMemory, hc: &mut Hyper
                 // SAFETY: exit_reason says the io member is the valid one.
                 let io = unsafe { run.__bindgen_anon_1.io };
                 let port = io.port;
-                if u32::from(io.direction) != KVM_EXIT_IO_OUT
-                    || io.size != 4
-                    || !(PIO_BASE..PIO_BASE + MAX).contains(&port)
-                {
+                let outl = u32::from(io.direction) == KVM_EXIT_IO_OUT && io.size == 4;
+                let trap = user && port == crate::user::PORT;
+                if !outl || !(trap || (PIO_BASE..PIO_BASE + MAX).contains(&port)) {
                     fatal(format_args!("Invalid guest port access: port={port:#x}"));
                 }
                 // The value the guest wrote: the u32 at data_offset.
@@ -65,6 +76,9 @@ pub fn run(vcpu: &mut VcpuFd, sync_regs: bool, mem: &GuestMemory, hc: &mut Hyper
                 let gpa = unsafe {
                     core::ptr::read_unaligned(base.add(io.data_offset as usize).cast::<u32>())
                 };
+                if trap {
+                    crate::user::report(mem, u64::from(gpa));
+                }
                 match hc.dispatch(mem, port - PIO_BASE, u64::from(gpa)) {
                     Ok(Next::Resume) => {}
                     Ok(Next::Halt(status)) => sys::exit(status),

@@ -66,28 +66,6 @@ pub fn read_implies_exec() -> bool {
     p != -1 && p & libc::READ_IMPLIES_EXEC != 0
 }
 
-/// Make sure descriptors 0, 1 and 2 are open (on `/dev/null` if not):
-/// otherwise the next file the tender opens would take the number, and the
-/// guest's console would write into a disk image or a tap.
-pub fn std_fds_open() -> io::Result<()> {
-    for fd in 0..=2 {
-        // SAFETY: F_GETFD only queries the descriptor table.
-        if unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0 {
-            continue;
-        }
-        // SAFETY: a constant NUL-terminated path; open returns the lowest
-        // free descriptor, which is `fd` (all below it are open).
-        let got = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
-        if got < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if got != fd {
-            return Err(io::Error::from_raw_os_error(libc::EBADF));
-        }
-    }
-    Ok(())
-}
-
 /// `clock_gettime(CLOCK_REALTIME)` in nanoseconds since the epoch.
 pub fn walltime_ns() -> u64 {
     let mut ts = libc::timespec {

@@ -40,6 +40,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use solo5_policy::{Abi, Devices};
+use solo5_tender::raw::{nr, syscall4};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -75,32 +76,6 @@ impl Mode {
             .find(|&&(_, m)| m == self)
             .map_or("?", |(name, _)| name)
     }
-}
-
-/// A `syscall` instruction with four arguments, inlined where it is used.
-///
-/// # Safety
-/// The arguments must suit system call `nr` (pointers valid for what it
-/// reads and writes).
-#[inline(always)]
-unsafe fn syscall4(nr: i64, a0: usize, a1: usize, a2: usize, a3: usize) -> i64 {
-    let ret: i64;
-    // SAFETY: the caller vouches for the arguments; `syscall` clobbers only
-    // rcx and r11, declared here, and touches no stack.
-    unsafe {
-        std::arch::asm!(
-            "syscall",
-            inlateout("rax") nr => ret,
-            in("rdi") a0,
-            in("rsi") a1,
-            in("rdx") a2,
-            in("r10") a3,
-            lateout("rcx") _,
-            lateout("r11") _,
-            options(nostack)
-        );
-    }
-    ret
 }
 
 /// Monotonic time in nanoseconds, through the vDSO.
@@ -161,7 +136,7 @@ fn run(mode: Mode, n: u64) -> u64 {
             // SAFETY: as for Clock.
             Mode::ClockAsm => unsafe {
                 syscall4(
-                    libc::SYS_clock_gettime,
+                    nr::CLOCK_GETTIME,
                     libc::CLOCK_MONOTONIC as usize,
                     &mut ts as *mut libc::timespec as usize,
                     0,
@@ -170,17 +145,11 @@ fn run(mode: Mode, n: u64) -> u64 {
             },
             // SAFETY: as for Write.
             Mode::WriteAsm => unsafe {
-                syscall4(libc::SYS_write, 1, byte.as_ptr() as usize, 1, 0);
+                syscall4(nr::WRITE, 1, byte.as_ptr() as usize, 1, 0);
             },
             // SAFETY: as for Yield.
             Mode::YieldAsm => unsafe {
-                syscall4(
-                    libc::SYS_ppoll,
-                    0,
-                    0,
-                    &zero as *const libc::timespec as usize,
-                    0,
-                );
+                syscall4(nr::PPOLL, 0, 0, &zero as *const libc::timespec as usize, 0);
             },
             Mode::None => {}
         }

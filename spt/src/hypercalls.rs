@@ -2,9 +2,15 @@
 //!
 //! These functions run after the seccomp filter is installed, on the
 //! guest's stack and with the guest's FS base. So they make raw syscalls
-//! only (`sys`), never allocate, panic or unwind, touch no thread-local,
-//! check every argument the guest gives them, and answer with Solo5 result
-//! codes. Their state is written once, before the jump, into [`STATE`].
+//! only ([`solo5_tender::raw`], `sys`), never allocate, panic or unwind,
+//! touch no thread-local, check every argument the guest gives them, and
+//! answer with Solo5 result codes. Their state is written once, before the
+//! jump, into [`STATE`].
+//!
+//! The device I/O itself, end of file included, is the code hvt's
+//! hypercalls and net ring use ([`solo5_tender::devices::io`]): one read or
+//! write per frame, whole blocks, and net devices at end of file that are
+//! said once on stderr, answer `EUNSPEC` and are no longer polled.
 //!
 //! Every buffer must lie in guest memory with the access the call needs
 //! ([`layout`]): a read-only page of the guest passed as an output buffer
@@ -16,9 +22,10 @@ use crate::sys;
 use crate::vdso::ClockGettime;
 use solo5_abi::mft::MAX_ENTRIES;
 use solo5_abi::native::{Hypercalls, HYPERCALLS_MAGIC, HYPERCALLS_VERSION};
-use solo5_abi::result::{AGAIN, EINVAL, EUNSPEC, OK};
+use solo5_abi::result::{EINVAL, EUNSPEC, OK};
+use solo5_tender::devices::io::{self, NetStatus, PollSet, Transfer};
+use solo5_tender::raw;
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 pub use layout::{Access, Layout};
@@ -58,38 +65,26 @@ pub struct HostState {
     pub vdso_clock: Option<ClockGettime>,
     /// Devices by manifest index.
     pub devices: [Device; MAX_ENTRIES],
-    /// What `yield` polls: one entry per net device...
-    pub pollfds: [libc::pollfd; MAX_ENTRIES],
-    /// ...with the manifest index of each.
-    pub poll_index: [u8; MAX_ENTRIES],
-    /// How many entries of `pollfds` are in use.
-    pub npoll: usize,
+    /// What `yield` polls: the net devices.
+    pub poll: PollSet,
+    /// Which net devices reached end of file, and the line each gets.
+    pub net: NetStatus,
 }
 
 /// The state, set once by [`install`].
 static STATE: OnceLock<HostState> = OnceLock::new();
 
-/// Net devices whose host side reached end of file or hung up: never
-/// polled or read again (so a guest cannot spin on them).
-static NET_DEAD: [AtomicBool; MAX_ENTRIES] = [const { AtomicBool::new(false) }; MAX_ENTRIES];
-
-/// The array `yield` hands to `ppoll`, in place: no copy per call (a copy
+/// The set `yield` hands to `ppoll`, in place: no copy per call (a copy
 /// of this size compiles to a call to libc's memcpy, which the table must
 /// not make).
-struct PollSet(UnsafeCell<[libc::pollfd; MAX_ENTRIES]>);
+struct PollCell(UnsafeCell<PollSet>);
 
 // SAFETY: `install` writes the set before the jump, while the tender has
-// one thread; afterwards only the table functions touch it, on the guest's
-// one thread (the seccomp policy allows no clone), never re-entrantly.
-unsafe impl Sync for PollSet {}
+// one thread; afterwards only `solo5_yield` touches it, on the guest's one
+// thread (the seccomp policy allows no clone), never re-entrantly.
+unsafe impl Sync for PollCell {}
 
-static POLL: PollSet = PollSet(UnsafeCell::new(
-    [libc::pollfd {
-        fd: -1,
-        events: 0,
-        revents: 0,
-    }; MAX_ENTRIES],
-));
+static POLL: PollCell = PollCell(UnsafeCell::new(PollSet::EMPTY));
 
 /// The table handed to the guest.
 pub static TABLE: Hypercalls = Hypercalls {
@@ -115,11 +110,9 @@ pub fn install(state: HostState) -> bool {
     }
     // SAFETY: before the jump, on the tender's only thread, and no table
     // function can run yet (STATE is unset): nothing else borrows POLL.
-    unsafe { *POLL.0.get() = state.pollfds };
+    unsafe { *POLL.0.get() = state.poll };
     STATE.set(state).is_ok()
 }
-
-const WARN_EOF: &[u8] = b"Solo5: spt: net device closed by the host (end of file or hang-up); it will not be reported ready again\n";
 
 impl HostState {
     /// The same state with each `(start, end, flags)` of `segments` (the
@@ -159,29 +152,10 @@ impl HostState {
             None => false,
         };
         if !ok {
-            sys::clock_gettime(clock, &mut ts);
+            raw::clock_gettime(clock, &mut ts);
         }
-        (ts.tv_sec as u64)
-            .wrapping_mul(1_000_000_000)
-            .wrapping_add(ts.tv_nsec as u64)
+        raw::timespec_ns(&ts)
     }
-}
-
-/// Mark net device `index` dead, printing one warning the first time.
-/// The caller stops polling it (sets its pollfd's fd to -1).
-fn net_eof(index: usize) {
-    if let Some(flag) = NET_DEAD.get(index) {
-        if !flag.swap(true, Ordering::Relaxed) {
-            // SAFETY: WARN_EOF is a static byte string.
-            unsafe { sys::write(1, WARN_EOF.as_ptr(), WARN_EOF.len()) };
-        }
-    }
-}
-
-fn is_dead(index: usize) -> bool {
-    NET_DEAD
-        .get(index)
-        .is_some_and(|f| f.load(Ordering::Relaxed))
 }
 
 unsafe extern "C" fn console_write(buf: *const u8, len: usize) {
@@ -189,19 +163,10 @@ unsafe extern "C" fn console_write(buf: *const u8, len: usize) {
     if !st.readable(buf as u64, len) {
         return;
     }
-    let mut done = 0;
-    while done < len {
-        // SAFETY: [buf, buf + len) is readable guest memory (checked
-        // above), which stays mapped; the kernel only reads it.
-        let r = unsafe { sys::write(1, buf.wrapping_add(done), len - done) };
-        if r == -(libc::EINTR as isize) {
-            continue;
-        }
-        if r <= 0 {
-            return;
-        }
-        done += r as usize;
-    }
+    // SAFETY: [buf, buf + len) is readable guest memory (checked above),
+    // which stays mapped; the kernel only reads it. The console call has
+    // no result to report a failure with.
+    let _ = unsafe { raw::write_all(1, buf, len) };
 }
 
 unsafe extern "C" fn clock_monotonic() -> u64 {
@@ -214,85 +179,15 @@ unsafe extern "C" fn clock_wall() -> u64 {
 
 unsafe extern "C" fn solo5_yield(deadline: u64, ready_set: *mut u64) {
     let Some(st) = STATE.get() else { return };
-    let mut ready;
-    let mut paused = 0u64;
-    loop {
-        // A deadline of 0 is in the past without reading the clock.
-        let wait = match deadline {
-            0 => 0,
-            d => d.saturating_sub(st.now(libc::CLOCK_MONOTONIC)),
-        };
-        let ts = libc::timespec {
-            tv_sec: (wait / 1_000_000_000) as libc::time_t,
-            tv_nsec: (wait % 1_000_000_000) as libc::c_long,
-        };
-        ready = poll(st, &ts, &mut paused);
-        if ready != 0 || wait == 0 || st.now(libc::CLOCK_MONOTONIC) >= deadline {
-            break;
-        }
-    }
-    unpause(st, paused);
+    // SAFETY: see PollCell: this is the guest's only thread and no other
+    // borrow of POLL is alive (table functions do not nest).
+    let poll = unsafe { &mut *POLL.0.get() };
+    let ready = poll.wait(&st.net, deadline, || st.now(libc::CLOCK_MONOTONIC));
     // A ready set the tender may not write is ignored: yield has no
     // result to say EINVAL with.
     if st.writable(ready_set as u64, 8) {
         // SAFETY: 8 bytes at ready_set are writable guest memory (checked).
         unsafe { ready_set.write_unaligned(ready) };
-    }
-}
-
-/// One `ppoll` over the live net devices for at most `ts`; the readable
-/// ones as a handle set. A device that hung up is marked dead and never
-/// polled again; one in error (a tap that is down) is left out until the
-/// end of this yield, so the guest sleeps instead of spinning.
-fn poll(st: &HostState, ts: &libc::timespec, paused: &mut u64) -> u64 {
-    let n = st.npoll.min(MAX_ENTRIES);
-    if n == 0 {
-        sys::ppoll(&mut [], ts);
-        return 0;
-    }
-    // SAFETY: see PollSet: this is the guest's only thread and no other
-    // borrow of POLL is alive (table functions do not nest).
-    let fds = &mut unsafe { &mut *POLL.0.get() }[..n];
-    let mut ready = 0;
-    if sys::ppoll(fds, ts) > 0 {
-        for (pos, (fd, &index)) in fds.iter_mut().zip(&st.poll_index[..n]).enumerate() {
-            if fd.revents & libc::POLLIN != 0 {
-                ready |= 1u64 << (index & 63);
-            } else if fd.revents & (libc::POLLHUP | libc::POLLNVAL) != 0 {
-                net_eof(index as usize);
-                fd.fd = -1;
-            } else if fd.revents & libc::POLLERR != 0 {
-                // ppoll ignores negative fds; `unpause` flips it back.
-                fd.fd = !fd.fd;
-                *paused |= 1 << pos;
-            }
-        }
-    }
-    ready
-}
-
-/// Poll again the devices `poll` left out for being in error (bit `pos`
-/// of `paused` for entry `pos`).
-fn unpause(st: &HostState, paused: u64) {
-    let n = st.npoll.min(MAX_ENTRIES);
-    // SAFETY: as in `poll`.
-    let fds = &mut unsafe { &mut *POLL.0.get() }[..n];
-    for (pos, fd) in fds.iter_mut().enumerate() {
-        if paused & (1 << pos) != 0 {
-            fd.fd = !fd.fd;
-        }
-    }
-}
-
-/// Stop polling net device `index` after `net_read` met its end of file.
-fn stop_polling(st: &HostState, index: usize) {
-    let n = st.npoll.min(MAX_ENTRIES);
-    // SAFETY: as in `poll`.
-    let fds = &mut unsafe { &mut *POLL.0.get() }[..n];
-    for (fd, &i) in fds.iter_mut().zip(&st.poll_index[..n]) {
-        if usize::from(i) == index {
-            fd.fd = -1;
-        }
     }
 }
 
@@ -311,26 +206,17 @@ unsafe extern "C" fn net_read(
     if !st.writable(buf as u64, size) || !st.writable(read_size as u64, 8) {
         return EINVAL;
     }
-    if is_dead(handle as usize) {
-        return EUNSPEC;
+    // SAFETY: [buf, buf + size) is writable guest memory (checked above);
+    // device() returned a net device, so handle < MAX_ENTRIES.
+    match unsafe { st.net.read(handle as usize, fd, buf, size) } {
+        Ok(n) => {
+            // SAFETY: read_size points to 8 writable bytes of guest memory
+            // (checked above).
+            unsafe { read_size.write_unaligned(n) };
+            OK
+        }
+        Err(e) => e,
     }
-    // SAFETY: [buf, buf + size) is writable guest memory (checked above).
-    let r = unsafe { sys::read(fd, buf, size) };
-    if r == -(libc::EAGAIN as isize) || r == -(libc::EINTR as isize) {
-        return AGAIN;
-    }
-    if r == 0 {
-        net_eof(handle as usize);
-        stop_polling(st, handle as usize);
-        return EUNSPEC;
-    }
-    if r < 0 {
-        return EUNSPEC;
-    }
-    // SAFETY: read_size points to 8 writable bytes of guest memory
-    // (checked above).
-    unsafe { read_size.write_unaligned(r as usize) };
-    OK
 }
 
 unsafe extern "C" fn net_write(handle: u64, buf: *const u8, size: usize) -> u32 {
@@ -344,16 +230,15 @@ unsafe extern "C" fn net_write(handle: u64, buf: *const u8, size: usize) -> u32 
         return EINVAL;
     }
     // SAFETY: [buf, buf + size) is readable guest memory (checked above).
-    let r = unsafe { sys::write(fd, buf, size) };
-    if r == size as isize {
-        OK
-    } else {
-        EUNSPEC
+    match unsafe { st.net.write(handle as usize, fd, buf, size) } {
+        Some(Transfer::Done) => OK,
+        _ => EUNSPEC,
     }
 }
 
-/// Check a block request whose buffer the tender accesses as `access`;
-/// the device's fd when it is valid.
+/// Check a block request whose buffer the tender accesses as `access`:
+/// exactly one block, aligned, inside the device, and a buffer the guest
+/// lets the tender use. The device's fd when it is valid.
 fn block_check(
     st: &HostState,
     handle: u64,
@@ -371,10 +256,18 @@ fn block_check(
         return None;
     };
     let aligned = size as u64 == block_size && offset.checked_rem(block_size) == Some(0);
-    let in_range = capacity
-        .checked_sub(block_size)
-        .is_some_and(|last| offset <= last);
-    (aligned && in_range && st.layout.allows(buf, size, access)).then_some(fd)
+    let ok = aligned
+        && io::block_in_range(capacity, offset, size as u64)
+        && st.layout.allows(buf, size, access);
+    ok.then_some(fd)
+}
+
+/// A block transfer's Solo5 result: all of it, or `EUNSPEC`.
+fn block_result(t: Transfer) -> u32 {
+    match t {
+        Transfer::Done => OK,
+        Transfer::Short(_) | Transfer::Error(_) => EUNSPEC,
+    }
 }
 
 unsafe extern "C" fn block_read(handle: u64, offset: u64, buf: *mut u8, size: usize) -> u32 {
@@ -385,12 +278,7 @@ unsafe extern "C" fn block_read(handle: u64, offset: u64, buf: *mut u8, size: us
         return EINVAL;
     };
     // SAFETY: [buf, buf + size) is writable guest memory (block_check).
-    let r = unsafe { sys::pread(fd, buf, size, offset) };
-    if r == size as isize {
-        OK
-    } else {
-        EUNSPEC
-    }
+    block_result(unsafe { io::block_read(fd, buf, size, offset) })
 }
 
 unsafe extern "C" fn block_write(handle: u64, offset: u64, buf: *const u8, size: usize) -> u32 {
@@ -401,12 +289,7 @@ unsafe extern "C" fn block_write(handle: u64, offset: u64, buf: *const u8, size:
         return EINVAL;
     };
     // SAFETY: [buf, buf + size) is readable guest memory (block_check).
-    let r = unsafe { sys::pwrite(fd, buf, size, offset) };
-    if r == size as isize {
-        OK
-    } else {
-        EUNSPEC
-    }
+    block_result(unsafe { io::block_write(fd, buf, size, offset) })
 }
 
 unsafe extern "C" fn set_tls_base(base: u64) -> u32 {

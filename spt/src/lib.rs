@@ -19,6 +19,7 @@ use memory::{GuestMemory, MemoryError};
 use solo5_abi::mft::MAX_ENTRIES;
 use solo5_policy::{Abi, Policy};
 use solo5_tender::cmdline::Options;
+use solo5_tender::devices::io::{NetStatus, PollSet};
 use solo5_tender::devices::{self, Attached, DeviceError, Devices, Net};
 use solo5_tender::elf::{self, ElfError};
 use solo5_tender::manifest::Manifest;
@@ -27,6 +28,9 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use thiserror::Error;
+
+/// The program name every line of the tender starts with.
+pub const PROG: &str = "solo5-spt";
 
 /// Why solo5-spt could not start the guest. Each is one line for the user.
 #[derive(Debug, Error)]
@@ -167,28 +171,14 @@ pub fn policy_for(k: &mut Kernel, o: &Options) -> Result<Policy, SptError> {
 }
 
 fn host_state(mem_size: u64, devices: &Devices) -> HostState {
-    let mut st = HostState {
-        layout: hypercalls::Layout::new(mem_size),
-        vdso_clock: vdso::clock_gettime(),
-        devices: [Device::None; MAX_ENTRIES],
-        pollfds: [libc::pollfd {
-            fd: -1,
-            events: 0,
-            revents: 0,
-        }; MAX_ENTRIES],
-        poll_index: [0; MAX_ENTRIES],
-        npoll: 0,
-    };
-    for (i, _, d) in &devices.list {
-        st.devices[*i] = match d {
+    let mut table = [Device::None; MAX_ENTRIES];
+    let mut nets = Vec::new();
+    let mut names = Vec::new();
+    for (i, name, d) in &devices.list {
+        table[*i] = match d {
             Attached::Net(n) => {
-                st.pollfds[st.npoll] = libc::pollfd {
-                    fd: n.fd.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-                st.poll_index[st.npoll] = *i as u8;
-                st.npoll += 1;
+                nets.push((*i, n.fd.as_raw_fd()));
+                names.push((*i, name.as_str()));
                 Device::Net {
                     fd: n.fd.as_raw_fd(),
                     mtu: n.mtu,
@@ -201,7 +191,13 @@ fn host_state(mem_size: u64, devices: &Devices) -> HostState {
             },
         };
     }
-    st
+    HostState {
+        layout: hypercalls::Layout::new(mem_size),
+        vdso_clock: vdso::clock_gettime(),
+        devices: table,
+        poll: PollSet::new(&nets),
+        net: NetStatus::new(PROG, &names),
+    }
 }
 
 /// Run the kernel: attach devices, build guest memory, harden this process
@@ -253,7 +249,7 @@ pub fn run(mut k: Kernel, o: &Options) -> Result<std::convert::Infallible, SptEr
     mem.protect(&exe, o.x_exec_heap)?;
     launch::protect_guard(guard)?;
     if o.x_exec_heap {
-        eprintln!("solo5-spt: warning: --x-exec-heap: the guest heap is writable and executable");
+        eprintln!("{PROG}: warning: --x-exec-heap: the guest heap is writable and executable");
     }
     let filter = solo5_policy::build(&abi, &policy_devices(&devices)).compile()?;
     launch::drop_capabilities()?;

@@ -10,7 +10,7 @@
 use solo5_tender::cmdline::{self, Command};
 use std::io::Write;
 
-const PROG: &str = "solo5-spt";
+use solo5_spt::PROG;
 
 fn fail(e: &dyn std::error::Error) -> Result<(), ()> {
     let line = solo5_tender::report::error_line(PROG, e) + "\n";
@@ -42,7 +42,7 @@ pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
 fn tender_main() -> Result<(), ()> {
     // With descriptor 0, 1 or 2 closed, the next file the tender opens would
     // take its number: the console would write into a disk image or a tap.
-    if let Err(e) = solo5_spt::sys::setup::std_fds_open() {
+    if let Err(e) = solo5_tender::stdfds::ensure_open() {
         return fail(&e);
     }
     let o = match cmdline::parse(std::env::args_os().skip(1)) {

@@ -8,5 +8,8 @@ pub mod elf;
 pub mod manifest;
 pub mod notes;
 pub mod privileges;
+pub mod raw;
 pub mod report;
 pub mod stack_note;
+pub mod stdfds;
+pub mod usermode_note;

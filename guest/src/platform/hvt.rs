@@ -2,11 +2,12 @@
 //! machine and calls its tender with `outl` on ports `0x500 + NR`, EAX
 //! holding the guest physical address of a per-call argument struct.
 //!
-//! Before any Rust code runs, `_start` (`hvt_cpu.rs`) takes over the CPU
-//! from the tender at CPL0: its own page tables, GDT, TSS and IDT, then
-//! the drop to CPL3, where everything else (this module included) runs.
-//! So hypercalls are made from CPL3; the TSS's I/O permission bitmap opens
-//! exactly the hypercall ports.
+//! Before any Rust code runs, `_start` (`hvt_cpu.rs`) either finds itself
+//! at CPL3 on the tender's set-up (our solo5-hvt, docs/hvt-user-mode.md)
+//! or takes over the CPU from the tender at CPL0 (its own page tables,
+//! GDT, TSS and IDT) and drops to CPL3. Either way everything else (this
+//! module included) runs at CPL3, and hypercalls are made from CPL3; the
+//! TSS's I/O permission bitmap opens exactly the hypercall ports.
 //!
 //! Time: monotonic time is the TSC scaled by `cpu_cycle_freq` from the
 //! boot info (the only frequency source the ABI gives), counted from the
@@ -176,7 +177,12 @@ pub(crate) unsafe fn init(arg: *const c_void) -> Result<Boot, &'static str> {
     // SAFETY: the tender copies the manifest right after the boot info.
     let mft = unsafe { manifest_at(bi.mft, None) }?;
     let mut boot = Boot::new(bi.mem_size, bi.kernel_end, bi.cmdline, mft);
-    boot.heap = Some(hvt_cpu::heap_start());
+    // At CPL3 from the start, the tender's stack is at the top of memory
+    // (the spt layout, with the guard of our stack note); otherwise
+    // `_start` put it below the heap.
+    if !hvt_cpu::entered_at_cpl3() {
+        boot.heap = Some(hvt_cpu::heap_start());
+    }
     Ok(boot)
 }
 
@@ -230,6 +236,15 @@ pub(crate) fn yield_until(deadline: u64) -> u64 {
     };
     hypercall(nr::POLL, &mut a);
     a.ready_set
+}
+
+/// The line the banner adds on hvt: how the guest was entered.
+pub(crate) fn entry_line() -> &'static str {
+    if hvt_cpu::entered_at_cpl3() {
+        "Solo5: hvt: entered at CPL3 (tender-owned page tables, descriptor tables, traps)\n"
+    } else {
+        "Solo5: hvt: entered at CPL0 (own page tables, descriptor tables, traps), running at CPL3\n"
+    }
 }
 
 pub(crate) fn set_tls_base(base: u64) -> u32 {

@@ -1,5 +1,18 @@
-//! The CPU on hvt: from the tender's jump (CPL0, its page tables, its boot
-//! GDT) to Rust code at CPL3 on our own page tables.
+//! The CPU on hvt: from the tender's jump to Rust code at CPL3.
+//!
+//! The binary carries our user-mode note (`solo5_abi::usermode`,
+//! docs/hvt-user-mode.md): it can be entered at either CPL. `_start` looks
+//! at the low bits of CS first:
+//!
+//! - **CPL3** (our solo5-hvt): the tender owns everything privileged: page
+//!   tables with W^X and the stack guard of our stack note, GDT, TSS
+//!   (hypercall ports), IDT and trap reporting, CR4.FSGSBASE. `_start`
+//!   does nothing privileged: it notes that `wrfsbase` is there and jumps
+//!   to [`crate::start::start`] on the tender's stack (the top of
+//!   memory), with the spt memory layout (heap from `_end`, guard, stack
+//!   at the top). A trap is reported by the tender, with the same lines.
+//! - **CPL0** (upstream's solo5-hvt, which ignores the note): everything
+//!   below.
 //!
 //! The tender leaves the vcpu in 64-bit mode at CPL0 with `rdi` = boot
 //! info and the stack at `mem_size - 8` (HVT.md sections 2 and 4). On some
@@ -126,6 +139,8 @@ static TRAP_FRAME: Cpu<[u64; 8]> = Cpu(UnsafeCell::new([0; 8]));
 static IN_TRAP: Cpu<u64> = Cpu(UnsafeCell::new(0));
 /// Non-zero when `_start` enabled `wrfsbase` (CR4.FSGSBASE).
 static FSGSBASE: Cpu<u64> = Cpu(UnsafeCell::new(0));
+/// The CPL `_start` was entered at (0 or 3).
+static ENTRY_CPL: Cpu<u64> = Cpu(UnsafeCell::new(0));
 /// Where the page tables start, where the stack starts (above the guard)
 /// and where it ends (= the heap's start): written by `_start`.
 static LAYOUT: Cpu<[u64; 3]> = Cpu(UnsafeCell::new([0; 3]));
@@ -139,6 +154,10 @@ global_asm!(
     ".globl _start",
     ".type _start,@function",
     "_start:",
+    // Entered at CPL3: the tender did everything privileged.
+    "mov ax, cs",
+    "test al, 3",
+    "jnz 60f",
     "mov r15, rdi",
     "mov r14, qword ptr [rdi]",
     // No-execute, if the CPU has it.
@@ -350,6 +369,15 @@ global_asm!(
     "mov rdi, r15",
     "xor ebp, ebp",
     "iretq",
+    // CPL3 entry: rdi = boot info, rsp = the tender's stack (as after a
+    // call). wrfsbase is enabled (docs/hvt-user-mode.md).
+    "60:",
+    "lea rax, [rip + {fsgsbase}]",
+    "mov qword ptr [rax], 1",
+    "lea rax, [rip + {entry_cpl}]",
+    "mov qword ptr [rax], 3",
+    "xor ebp, ebp",
+    "jmp {entry}",
     // IDT entry rcx <- handler rax, type/attributes in dx.
     "30:",
     "push rcx",
@@ -460,6 +488,7 @@ global_asm!(
     in_trap = sym IN_TRAP,
     layout = sym LAYOUT,
     fsgsbase = sym FSGSBASE,
+    entry_cpl = sym ENTRY_CPL,
     kernel_cs = const KERNEL_CS,
     user_ds = const USER_DS,
     user_cs = const USER_CS,
@@ -474,6 +503,13 @@ global_asm!(
 extern "C" fn user_entry(boot_info: *const core::ffi::c_void) -> ! {
     // SAFETY: boot_info is the tender's rdi, passed through unchanged.
     unsafe { crate::start::start(boot_info) }
+}
+
+/// Whether `_start` was entered at CPL3, on the tender's page tables,
+/// descriptor tables and trap reporting.
+pub(crate) fn entered_at_cpl3() -> bool {
+    // SAFETY: written once by _start before any Rust code runs.
+    unsafe { *ENTRY_CPL.0.get() == 3 }
 }
 
 /// The page tables' start, the stack's bottom (above the guard) and top.

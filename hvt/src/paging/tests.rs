@@ -23,21 +23,27 @@ enum Access {
 /// A 4-level walk with the CPU's rules: every level present, writable only
 /// if RW at every level, executable only if NX at none.
 fn walk(pages: &[Page], va: u64) -> Access {
+    walk_user(pages, va).0
+}
+
+/// As [`walk`], and whether CPL3 may access the page (US at every level).
+fn walk_user(pages: &[Page], va: u64) -> (Access, bool) {
     let by_gpa: HashMap<u64, &Page> = pages.iter().map(|p| (p.gpa, p)).collect();
     let mut table = PML4_ADDR;
-    let (mut write, mut exec) = (true, true);
+    let (mut write, mut exec, mut user) = (true, true, true);
     for level in 0..4 {
         let shift = 39 - 9 * level;
         let Some(page) = by_gpa.get(&table) else {
             // A table the builder did not return would be fresh zeroes.
-            return Access::None;
+            return (Access::None, false);
         };
         let e = page.entries[((va >> shift) & 511) as usize];
         if e & P == 0 {
-            return Access::None;
+            return (Access::None, false);
         }
         write &= e & RW != 0;
         exec &= e & NX == 0;
+        user &= e & US != 0;
         let addr = e & 0x000f_ffff_ffff_f000;
         if level == 2 && e & PS != 0 {
             assert_eq!(addr & (MEM_ALIGN - 1), 0, "2 MiB page misaligned");
@@ -49,12 +55,13 @@ fn walk(pages: &[Page], va: u64) -> Access {
         }
         table = addr;
     }
-    match (write, exec) {
+    let access = match (write, exec) {
         (true, true) => panic!("{va:#x} is writable and executable"),
         (true, false) => Access::RW,
         (false, true) => Access::RX,
         (false, false) => Access::R,
-    }
+    };
+    (access, user)
 }
 
 fn seg(vaddr: u64, memsz: u64, flags: u32) -> Segment {
@@ -246,4 +253,77 @@ fn page_bytes_are_little_endian_entries() {
     assert_eq!(&b[..8], &(PDPT_ADDR | P | RW).to_le_bytes());
     assert!(!pages[0].is_zero());
     assert!(pages[3].is_zero(), "second GiB of a 4 MiB guest");
+}
+
+#[test]
+fn kernel_mode_has_no_user_bit_anywhere() {
+    let pages = build(&hello(), 8 * MIB).unwrap();
+    for p in &pages {
+        assert!(p.entries.iter().all(|e| e & US == 0), "{:#x}", p.gpa);
+    }
+}
+
+/// A guest entered at CPL3: its own pages are user pages with the rights
+/// of kernel mode; the tender's GDT, IDT, TSS, stub and trap stack are
+/// supervisor-only; tables, zero page and the stack guard are unmapped.
+#[test]
+fn user_mode_every_page_of_the_low_4_mib() {
+    use crate::layout::user::*;
+    let alloc = 4 * MIB;
+    let guard = (alloc - 0x50000, alloc - 0x40000);
+    let pages = build_for(&hello(), alloc, Mode::User { guard: Some(guard) }).unwrap();
+    let mut va = 0;
+    while va < alloc {
+        let want = match va {
+            GDT_ADDR => (Access::R, false),
+            0..=0xffff => (Access::None, false),
+            IDT_ADDR => (Access::R, false),
+            a if (TSS_ADDR..TSS_END).contains(&a) => (Access::R, false),
+            STUB_ADDR => (Access::RX, false),
+            KSTACK_ADDR => (Access::RW, false),
+            0x10000..=0xfffff => (Access::R, true),
+            0x100000..=0x104fff => (Access::RX, true),
+            0x105000..=0x106fff => (Access::R, true),
+            a if (guard.0..guard.1).contains(&a) => (Access::None, false),
+            _ => (Access::RW, true),
+        };
+        assert_eq!(walk_user(&pages, va), want, "page {va:#x}");
+        assert_eq!(walk_user(&pages, va + PAGE - 1), want, "end of {va:#x}");
+        va += PAGE;
+    }
+    assert_eq!(walk_user(&pages, alloc), (Access::None, false));
+    // Two 4 KiB tables: the first 2 MiB and the guard's region.
+    assert_eq!(pages.len(), 2 + 4 + 2);
+    // Every table page and the boot GDT's neighbours stay unmapped.
+    for p in &pages {
+        assert_eq!(walk_user(&pages, p.gpa), (Access::None, false));
+    }
+}
+
+#[test]
+fn user_mode_large_pages_and_no_guard() {
+    let alloc = 64 * MIB;
+    let pages = build_for(&hello(), alloc, Mode::User { guard: None }).unwrap();
+    assert_eq!(pages.len(), 2 + 4 + 1);
+    assert_eq!(pages[0].entries[0], PDPT_ADDR | P | RW | US);
+    assert_eq!(pages[2].entries[1], 0x200000 | P | RW | NX | PS | US);
+    for k in 1..alloc / MEM_ALIGN {
+        assert_eq!(walk_user(&pages, k * MEM_ALIGN), (Access::RW, true));
+    }
+    assert_eq!(walk_user(&pages, alloc - 1), (Access::RW, true));
+    assert_eq!(walk_user(&pages, alloc), (Access::None, false));
+    // A guard on a 2 MiB boundary spanning a whole region: unmapped, with
+    // its neighbours user pages.
+    let g = (8 * MIB, 10 * MIB);
+    let pages = build_for(&hello(), alloc, Mode::User { guard: Some(g) }).unwrap();
+    assert_eq!(walk_user(&pages, g.0 - 1), (Access::RW, true));
+    assert_eq!(walk_user(&pages, g.0), (Access::None, false));
+    assert_eq!(walk_user(&pages, g.1 - 1), (Access::None, false));
+    assert_eq!(walk_user(&pages, g.1), (Access::RW, true));
+    // W^X is refused the same way as in kernel mode.
+    let segs = [seg(0x100000, 0x1800, PF_X), seg(0x101800, 0x1000, PF_W)];
+    assert_eq!(
+        build_for(&segs, 4 * MIB, Mode::User { guard: None }),
+        Err(PagingError::WriteExec(0x101000))
+    );
 }

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::hypercalls::NetShared;
-use solo5_tender::elf::{Executable, Segment, PF_X};
+use solo5_abi::result::{AGAIN, EUNSPEC};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
@@ -15,22 +15,7 @@ const RING: u64 = GUEST;
 const BUFS: u64 = 0x200000;
 
 fn memory() -> Arc<GuestMemory> {
-    let mut m = GuestMemory::new(GUEST + RESERVED).unwrap();
-    let text = Segment {
-        vaddr: 0x100000,
-        offset: 0,
-        filesz: 1,
-        memsz: 0x1000,
-        flags: PF_X,
-        start: 0x100000,
-        end: 0x101000,
-    };
-    let exe = Executable {
-        entry: 0x100000,
-        segments: vec![text],
-        kernel_end: 0x101000,
-    };
-    m.load(&exe, &[0xf4], "k").unwrap();
+    let mut m = crate::hypercalls::tests::with_text(GUEST + RESERVED);
     m.set_mem_size(GUEST);
     Arc::new(m)
 }
@@ -319,8 +304,8 @@ fn eof_is_eunspec_and_marks_the_device() {
         ring.process().unwrap();
         assert_eq!(g.completion(), Some((id, EUNSPEC, 0)));
     }
-    assert!(shared.eof.is_set(1));
-    assert!(!shared.eof.is_set(2));
+    assert!(shared.status.at_eof(1));
+    assert!(!shared.status.at_eof(2));
 }
 
 #[test]

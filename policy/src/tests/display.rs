@@ -49,6 +49,7 @@ read(fd == 3)                                    # solo5_net_read
 write(fd == 3)                                   # solo5_net_write
 pread64(fd == 4, count == 512, offset <= 3584)   # solo5_block_read
 pwrite64(fd == 4, count == 512, offset <= 3584)  # solo5_block_write
+write(fd == 2)                                   # solo5_net_read, solo5_yield (end-of-file notice)
 ";
     assert_eq!(text, expected);
 }
@@ -135,6 +136,10 @@ fn one_line_per_device_rule() {
         (
             "pwrite64(fd == 8, count == 4096, offset <= 0)",
             "solo5_block_write",
+        ),
+        (
+            "write(fd == 2)",
+            "solo5_net_read, solo5_yield (end-of-file notice)",
         ),
     ];
     assert_eq!(device_rules, pairs(&expected), "{text}");

@@ -5,17 +5,20 @@
 //!
 //! They run under the tenders' seccomp filters and, for spt, on the
 //! guest's stack with the guest's FS base: raw system calls only
-//! ([`super::sys::raw`]), no allocation, no panic.
+//! ([`crate::raw`]), no allocation, no panic.
 //!
 //! End of file is a state of its own (ABI.md, issue 11 item 3): a net
 //! descriptor that reached it (a pipe whose writer closed, a socket whose
-//! peer hung up) answers reads with [`NetRead::Eof`] once, is marked in
-//! [`NetEof`], and is never polled or read again, so a guest that keeps
-//! asking sleeps to its deadline instead of spinning.
+//! peer hung up) answers reads with [`NetRead::Eof`] once; [`NetStatus`]
+//! marks it, says so once on standard error, and from then on answers
+//! `SOLO5_R_EUNSPEC` without a system call, and [`PollSet::wait`] never
+//! polls it again, so a guest that keeps asking sleeps to its deadline
+//! instead of spinning.
 
-use super::sys::raw;
+use crate::raw;
 use core::sync::atomic::{AtomicU64, Ordering};
 use solo5_abi::mft::MAX_ENTRIES;
+use solo5_abi::result::{AGAIN, EUNSPEC};
 
 /// One read from a net device's host descriptor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -162,8 +165,124 @@ impl NetEof {
     }
 }
 
-/// What POLL waits on: the net devices' host descriptors, with the
-/// manifest index of each.
+/// What the device calls of one tender share about its net devices:
+/// which reached end of file, and the line that says so for each.
+///
+/// The line is the same in every tender, on standard error (never in the
+/// guest's console stream), once per device:
+/// `PROG: warning: net 'NAME': closed by the host (end of file or
+/// hang-up); reads now fail (SOLO5_R_EUNSPEC) and it is never reported
+/// ready again`. It is built before the guest runs: saying it allocates
+/// nothing.
+#[derive(Debug)]
+pub struct NetStatus {
+    eof: NetEof,
+    /// The line of each device, by manifest index (empty: say nothing).
+    notices: Vec<Box<[u8]>>,
+}
+
+impl Default for NetStatus {
+    fn default() -> NetStatus {
+        NetStatus::new("", &[])
+    }
+}
+
+impl NetStatus {
+    /// For the net devices `nets` (manifest index, name) of program
+    /// `prog`. Devices not named here have no line.
+    pub fn new(prog: &str, nets: &[(usize, &str)]) -> NetStatus {
+        let mut notices = vec![Box::default(); MAX_ENTRIES];
+        for &(i, name) in nets {
+            if let Some(n) = notices.get_mut(i) {
+                *n = format!(
+                    "{prog}: warning: net '{name}': closed by the host (end of file or hang-up); \
+                     reads now fail (SOLO5_R_EUNSPEC) and it is never reported ready again\n"
+                )
+                .into_bytes()
+                .into_boxed_slice();
+            }
+        }
+        NetStatus {
+            eof: NetEof::new(),
+            notices,
+        }
+    }
+
+    /// The line said when device `index` reaches end of file (empty if
+    /// none).
+    pub fn notice(&self, index: usize) -> &[u8] {
+        self.notices.get(index).map_or(&[], |n| n)
+    }
+
+    /// Whether device `index` reached end of file.
+    pub fn at_eof(&self, index: usize) -> bool {
+        self.eof.is_set(index)
+    }
+
+    /// Device `index` reached end of file: mark it, and say so on standard
+    /// error the first time.
+    pub fn reached_eof(&self, index: usize) {
+        if self.eof.set(index) {
+            let n = self.notice(index);
+            // SAFETY: n is a live buffer of n.len() bytes. Nothing is left
+            // to tell if standard error fails.
+            let _ = unsafe { raw::write_all(2, n.as_ptr(), n.len()) };
+        }
+    }
+
+    /// The net read call: one frame (or piece of a byte stream) from
+    /// device `index`, host descriptor `fd`, into `[buf, buf + len)`. The
+    /// bytes read, or the Solo5 result: `AGAIN` when nothing is queued,
+    /// `EUNSPEC` at end of file (now, or earlier: then without a system
+    /// call) or on any other error.
+    ///
+    /// # Safety
+    /// `buf` must be writable for `len` bytes.
+    pub unsafe fn read(
+        &self,
+        index: usize,
+        fd: i32,
+        buf: *mut u8,
+        len: usize,
+    ) -> Result<usize, u32> {
+        if self.at_eof(index) {
+            return Err(EUNSPEC);
+        }
+        // SAFETY: forwarded from the caller.
+        match unsafe { net_read(fd, buf, len) } {
+            NetRead::Frame(n) => Ok(n),
+            NetRead::Again => Err(AGAIN),
+            NetRead::Eof => {
+                self.reached_eof(index);
+                Err(EUNSPEC)
+            }
+            NetRead::Error(_) => Err(EUNSPEC),
+        }
+    }
+
+    /// The net write call: the frame `[buf, buf + len)` to device `index`,
+    /// host descriptor `fd`, in one write. `None` when the device is at
+    /// end of file (nobody is there to read it: nothing is written).
+    ///
+    /// # Safety
+    /// `buf` must be readable for `len` bytes.
+    pub unsafe fn write(
+        &self,
+        index: usize,
+        fd: i32,
+        buf: *const u8,
+        len: usize,
+    ) -> Option<Transfer> {
+        if self.at_eof(index) {
+            return None;
+        }
+        // SAFETY: forwarded from the caller.
+        Some(unsafe { net_write(fd, buf, len) })
+    }
+}
+
+/// What the wait call (spt's `solo5_yield`, hvt's POLL) waits on: the net
+/// devices' host descriptors, with the manifest index of each.
 #[derive(Clone, Copy)]
 pub struct PollSet {
     fds: [libc::pollfd; MAX_ENTRIES],
@@ -172,18 +291,21 @@ pub struct PollSet {
 }
 
 impl PollSet {
+    /// No device: a wait only sleeps.
+    pub const EMPTY: PollSet = PollSet {
+        fds: [libc::pollfd {
+            fd: -1,
+            events: 0,
+            revents: 0,
+        }; MAX_ENTRIES],
+        index: [0; MAX_ENTRIES],
+        n: 0,
+    };
+
     /// A set of `nets`: `(manifest index, host descriptor)`, at most 64
     /// (more are ignored).
     pub fn new(nets: &[(usize, i32)]) -> PollSet {
-        let mut s = PollSet {
-            fds: [libc::pollfd {
-                fd: -1,
-                events: 0,
-                revents: 0,
-            }; MAX_ENTRIES],
-            index: [0; MAX_ENTRIES],
-            n: 0,
-        };
+        let mut s = PollSet::EMPTY;
         for &(i, fd) in nets.iter().take(MAX_ENTRIES) {
             s.fds[s.n] = libc::pollfd {
                 fd,
@@ -196,28 +318,24 @@ impl PollSet {
         s
     }
 
-    /// Wait until `timeout_ns` has passed or a live net device is
-    /// readable; the readable ones as a set of manifest-index bits. A
-    /// device at end of file (in `eof`, or hung up now: it is added to
-    /// `eof`, and `on_eof` is called with its index the first time) is
-    /// never polled again; one in error (a tap that is down) is left out
-    /// until this call returns, so the caller sleeps instead of spinning.
-    /// `now` is the caller's monotonic clock in nanoseconds (the vDSO's,
-    /// where it may be used).
-    pub fn wait(
-        &mut self,
-        eof: &NetEof,
-        timeout_ns: u64,
-        now: impl Fn() -> u64,
-        mut on_eof: impl FnMut(usize),
-    ) -> u64 {
-        let n = self.n;
-        let deadline = now().saturating_add(timeout_ns);
+    /// Wait until the monotonic clock reaches `deadline` (nanoseconds) or
+    /// a live net device is readable; the readable ones as a set of
+    /// manifest-index bits. A deadline already past polls once without
+    /// waiting. A device at end of file (marked in `net`, or hung up now:
+    /// it is marked, and said once) is never polled again; one in error
+    /// (a tap that is down) is left out until this call returns, so the
+    /// caller sleeps instead of spinning. `now` is the caller's monotonic
+    /// clock (the vDSO's, where it may be used).
+    pub fn wait(&mut self, net: &NetStatus, deadline: u64, now: impl Fn() -> u64) -> u64 {
+        // n <= MAX_ENTRIES by construction; min() lets the compiler drop
+        // the bounds checks (no panic path in the table functions).
+        let n = self.n.min(MAX_ENTRIES);
+        let (fds, index) = (&mut self.fds[..n], &self.index[..n]);
         let mut paused = 0u64;
         let mut ready = 0u64;
         loop {
-            for (fd, &i) in self.fds[..n].iter_mut().zip(&self.index[..n]) {
-                if fd.fd >= 0 && eof.is_set(usize::from(i)) {
+            for (fd, &i) in fds.iter_mut().zip(index) {
+                if fd.fd >= 0 && net.at_eof(usize::from(i)) {
                     fd.fd = -1;
                 }
             }
@@ -226,20 +344,14 @@ impl PollSet {
                 tv_sec: (wait / 1_000_000_000) as libc::time_t,
                 tv_nsec: (wait % 1_000_000_000) as libc::c_long,
             };
-            let r = raw::ppoll(&mut self.fds[..n], &ts);
-            if r == 0 {
-                // The whole wait passed.
-                break;
-            }
+            let r = raw::ppoll(fds, &ts);
             if r > 0 {
-                for (pos, (fd, &i)) in self.fds[..n].iter_mut().zip(&self.index[..n]).enumerate() {
+                for (pos, (fd, &i)) in fds.iter_mut().zip(index).enumerate() {
                     let i = usize::from(i);
                     if fd.revents & libc::POLLIN != 0 {
                         ready |= 1 << i;
                     } else if fd.revents & (libc::POLLHUP | libc::POLLNVAL) != 0 {
-                        if eof.set(i) {
-                            on_eof(i);
-                        }
+                        net.reached_eof(i);
                         fd.fd = -1;
                     } else if fd.revents & libc::POLLERR != 0 {
                         // ppoll ignores negative descriptors; flipped back
@@ -250,11 +362,12 @@ impl PollSet {
                     fd.revents = 0;
                 }
             }
-            if ready != 0 || now() >= deadline {
+            // r == 0: the whole wait passed.
+            if r == 0 || ready != 0 || wait == 0 || now() >= deadline {
                 break;
             }
         }
-        for (pos, fd) in self.fds[..n].iter_mut().enumerate() {
+        for (pos, fd) in fds.iter_mut().enumerate() {
             if paused & (1 << pos) != 0 {
                 fd.fd = !fd.fd;
             }
@@ -266,16 +379,9 @@ impl PollSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use crate::raw::tests::pipe;
+    use std::os::fd::AsRawFd;
     use std::time::{Duration, Instant};
-
-    fn pipe() -> (OwnedFd, OwnedFd) {
-        let mut p = [0; 2];
-        // SAFETY: pipe2 writes two descriptors into p.
-        assert_eq!(unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_NONBLOCK) }, 0);
-        // SAFETY: both were just created and are ours alone.
-        unsafe { (OwnedFd::from_raw_fd(p[0]), OwnedFd::from_raw_fd(p[1])) }
-    }
 
     #[test]
     fn a_pipe_reads_as_a_byte_stream_then_eof() {
@@ -353,40 +459,33 @@ mod tests {
         f
     }
 
+    /// The monotonic clock `ms` milliseconds from now.
+    fn in_ms(ms: u64) -> u64 {
+        raw::monotonic_ns() + ms * 1_000_000
+    }
+
     #[test]
     fn poll_reports_by_index_and_forgets_hung_up_devices() {
         let (r1, w1) = pipe();
         let (r2, w2) = pipe();
         let mut set = PollSet::new(&[(3, r1.as_raw_fd()), (9, r2.as_raw_fd())]);
-        let eof = NetEof::new();
-        let mut seen = Vec::new();
+        let net = NetStatus::default();
         // SAFETY: a live 1-byte buffer.
         unsafe { net_write(w2.as_raw_fd(), b"x".as_ptr(), 1) };
-        assert_eq!(
-            set.wait(&eof, 1_000_000_000, raw::monotonic_ns, |i| seen.push(i)),
-            1 << 9
-        );
+        assert_eq!(set.wait(&net, in_ms(1000), raw::monotonic_ns), 1 << 9);
         // Writer of 3 gone: hung up, never reported again, and the wait
-        // lasts its whole timeout.
+        // lasts to its deadline.
         drop(w1);
         let mut buf = [0u8; 4];
         // SAFETY: a live 4-byte buffer.
         unsafe { net_read(r2.as_raw_fd(), buf.as_mut_ptr(), 4) };
         let t = Instant::now();
-        assert_eq!(
-            set.wait(&eof, 200_000_000, raw::monotonic_ns, |i| seen.push(i)),
-            0
-        );
+        assert_eq!(set.wait(&net, in_ms(200), raw::monotonic_ns), 0);
         assert!(t.elapsed() >= Duration::from_millis(200));
-        assert_eq!(seen, vec![3]);
-        assert!(eof.is_set(3) && !eof.is_set(9));
+        assert!(net.at_eof(3) && !net.at_eof(9));
         let t = Instant::now();
-        assert_eq!(
-            set.wait(&eof, 100_000_000, raw::monotonic_ns, |i| seen.push(i)),
-            0
-        );
+        assert_eq!(set.wait(&net, in_ms(100), raw::monotonic_ns), 0);
         assert!(t.elapsed() >= Duration::from_millis(100));
-        assert_eq!(seen, vec![3], "said once");
         drop(w2);
     }
 
@@ -394,16 +493,120 @@ mod tests {
     fn devices_marked_elsewhere_are_not_polled() {
         let (r, w) = pipe();
         let mut set = PollSet::new(&[(1, r.as_raw_fd())]);
-        let eof = NetEof::new();
+        let net = NetStatus::default();
         // SAFETY: a live 1-byte buffer.
         unsafe { net_write(w.as_raw_fd(), b"x".as_ptr(), 1) };
-        assert!(eof.set(1));
-        assert!(!eof.set(1));
+        net.reached_eof(1);
         let t = Instant::now();
-        assert_eq!(
-            set.wait(&eof, 50_000_000, raw::monotonic_ns, |_| panic!("not again")),
-            0
-        );
+        assert_eq!(set.wait(&net, in_ms(50), raw::monotonic_ns), 0);
         assert!(t.elapsed() >= Duration::from_millis(50));
+    }
+
+    #[test]
+    fn a_past_deadline_polls_once_without_waiting() {
+        let (r, w) = pipe();
+        let mut set = PollSet::new(&[(5, r.as_raw_fd())]);
+        let net = NetStatus::default();
+        let t = Instant::now();
+        assert_eq!(set.wait(&net, 0, raw::monotonic_ns), 0);
+        let mut none = PollSet::new(&[]);
+        assert_eq!(none.wait(&net, 0, raw::monotonic_ns), 0);
+        // SAFETY: a live 1-byte buffer.
+        unsafe { net_write(w.as_raw_fd(), b"x".as_ptr(), 1) };
+        assert_eq!(set.wait(&net, 0, raw::monotonic_ns), 1 << 5);
+        assert!(t.elapsed() < Duration::from_millis(100));
+        // No device: sleeps to the deadline.
+        let t = Instant::now();
+        assert_eq!(none.wait(&net, in_ms(30), raw::monotonic_ns), 0);
+        assert!(t.elapsed() >= Duration::from_millis(30));
+    }
+
+    #[test]
+    fn net_calls_answer_eunspec_from_end_of_file_on() {
+        let (r, w) = pipe();
+        let net = NetStatus::default();
+        let mut buf = [0u8; 8];
+        let fd = r.as_raw_fd();
+        // SAFETY: live buffers of the lengths given, for every call below.
+        unsafe {
+            assert_eq!(net.read(2, fd, buf.as_mut_ptr(), 8), Err(AGAIN));
+            assert_eq!(
+                net.write(2, w.as_raw_fd(), b"abc".as_ptr(), 3),
+                Some(Transfer::Done)
+            );
+            assert_eq!(net.read(2, fd, buf.as_mut_ptr(), 8), Ok(3));
+            assert_eq!(&buf[..3], b"abc");
+            assert_eq!(net.read(2, -1, buf.as_mut_ptr(), 8), Err(EUNSPEC));
+            assert!(!net.at_eof(2), "an error is not end of file");
+            drop(w);
+            assert_eq!(net.read(2, fd, buf.as_mut_ptr(), 8), Err(EUNSPEC));
+            assert!(net.at_eof(2) && !net.at_eof(3));
+            // From now on no system call: even a descriptor that is not
+            // open answers the same.
+            assert_eq!(net.read(2, -1, buf.as_mut_ptr(), 8), Err(EUNSPEC));
+            assert_eq!(net.write(2, -1, buf.as_ptr(), 8), None);
+            assert_eq!(
+                net.write(3, -1, buf.as_ptr(), 8),
+                Some(Transfer::Error(libc::EBADF))
+            );
+        }
+    }
+
+    #[test]
+    fn the_end_of_file_line_names_the_program_and_the_device() {
+        let net = NetStatus::new("solo5-x", &[(4, "service0"), (70, "ignored")]);
+        let line = String::from_utf8(net.notice(4).to_vec()).unwrap();
+        assert_eq!(
+            line,
+            "solo5-x: warning: net 'service0': closed by the host (end of file or hang-up); \
+             reads now fail (SOLO5_R_EUNSPEC) and it is never reported ready again\n"
+        );
+        assert_eq!(line.matches('\n').count(), 1, "one line");
+        assert!(net.notice(3).is_empty() && net.notice(70).is_empty());
+        assert!(NetStatus::default().notice(0).is_empty());
+    }
+
+    /// The line goes to standard error once, whoever meets the end of file
+    /// first: seen from a child process, whose descriptor 2 is a pipe.
+    #[test]
+    fn the_end_of_file_line_is_said_once_on_stderr() {
+        if std::env::var_os("SOLO5_IO_CHILD").is_some() {
+            let net = NetStatus::new("solo5-x", &[(1, "a"), (2, "b")]);
+            let (r, w) = pipe();
+            drop(w);
+            let mut buf = [0u8; 4];
+            for _ in 0..2 {
+                // SAFETY: a live 4-byte buffer.
+                let r = unsafe { net.read(1, r.as_raw_fd(), buf.as_mut_ptr(), 4) };
+                assert_eq!(r, Err(EUNSPEC));
+            }
+            let mut set = PollSet::new(&[(1, r.as_raw_fd())]);
+            assert_eq!(set.wait(&net, 0, raw::monotonic_ns), 0);
+            net.reached_eof(2);
+            net.reached_eof(2);
+            return;
+        }
+        let exe = std::env::current_exe().unwrap();
+        let out = std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "devices::io::tests::the_end_of_file_line_is_said_once_on_stderr",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("SOLO5_IO_CHILD", "1")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("solo5-x: "))
+            .collect();
+        assert_eq!(lines.len(), 2, "{stderr}");
+        assert!(lines[0].starts_with("solo5-x: warning: net 'a': closed by the host"));
+        assert!(lines[1].starts_with("solo5-x: warning: net 'b': closed by the host"));
+        assert!(!stdout.contains("closed by the host"), "{stdout}");
     }
 }
