@@ -8,12 +8,15 @@
 //! page tables, guard and stack fit after the image in 2 MiB), where
 //! upstream's own hvt binaries need 4.
 //!
-//! The hvt guest runs its code at CPL3 on its own W^X page tables (see
-//! guest/src/platform/hvt_cpu.rs), so on any tender: `fpu` passes (also on
-//! kvm_pvm, where upstream's CPL0 `test_fpu.hvt` cannot), and the W^X
-//! cases end in a guest page fault with the user bit (4) in the error
-//! code. Tests skip with a message where /dev/kvm or the fixtures are
-//! absent.
+//! The hvt guest runs its code at CPL3 on any tender: upstream's enters it
+//! at CPL0 and the SDK builds its own W^X page tables, GDT and IDT, then
+//! drops to CPL3 (guest/src/platform/hvt_cpu.rs); ours sees its USR1 note
+//! and enters it at CPL3 itself, owning those tables and reporting traps
+//! (docs/hvt-user-mode.md). Either way `fpu` passes (also on kvm_pvm,
+//! where upstream's CPL0 `test_fpu.hvt` cannot), and the W^X cases end in
+//! a page fault with the user bit (4) in the error code and upstream's
+//! trap lines. Tests skip with a message where /dev/kvm or the fixtures
+//! are absent.
 
 use solo5_e2e::{
     guest, ping_stats, root, run_cmd, skip_unless_ping, Netns, Outcome, Running, TempDir,
