@@ -196,6 +196,9 @@ impl Hypercalls {
         let ready_set = self
             .poll
             .wait(&self.net.status, deadline, sys::monotonic_ns);
+        if let (Some(t), true) = (&self.ring, ready_set != 0) {
+            t.wake();
+        }
         mem.write_u64(gpa + off::POLL_READY_SET, ready_set)?;
         mem.write_i32(gpa + off::POLL_RET, ready_set.count_ones() as i32)?;
         Ok(Next::Resume)

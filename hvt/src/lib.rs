@@ -95,7 +95,8 @@ pub fn mem_size(mib: u64) -> Result<(u64, bool), HvtError> {
 /// guest with a net device: `--net-ring=auto|on|off`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RingChoice {
-    /// Where it pays off: not on a kvm_pvm host (docs/benchmarks-hvt.md).
+    /// Where it pays off: not to a guest entered at CPL0 on a kvm_pvm
+    /// host (docs/benchmarks.md).
     #[default]
     Auto,
     /// Always (when KVM has ioeventfds).
@@ -115,16 +116,18 @@ impl RingChoice {
         }
     }
 
-    /// Whether to offer the ring on this host. Auto: not where the KVM
-    /// module is kvm_pvm, whose guests run CPL0 code at about 1 us an
-    /// instruction, so that a guest spinning on the ring for its
-    /// completion costs more than the exit it saves (measured:
-    /// docs/benchmarks-hvt.md).
-    pub fn wanted(self) -> bool {
+    /// Whether to offer the ring on this host to a guest entered at CPL3
+    /// (`cpl3`) or CPL0. Auto: always to a CPL3 guest, whose busy-wait on
+    /// the ring runs natively and saves exits that cost 40-50 us from
+    /// CPL3 on kvm_pvm; to a CPL0 guest only where the KVM module is not
+    /// kvm_pvm, which runs CPL0 code at about 1 us an instruction, so
+    /// that the guest's spin costs more than the exit it saves (measured:
+    /// docs/benchmarks.md).
+    pub fn wanted(self, cpl3: bool) -> bool {
         match self {
             RingChoice::On => true,
             RingChoice::Off => false,
-            RingChoice::Auto => !on_kvm_pvm(),
+            RingChoice::Auto => cpl3 || !on_kvm_pvm(),
         }
     }
 }
@@ -149,7 +152,8 @@ pub fn usage(prog: &str) -> String {
          \x20 --block:NAME=PATH            attach the file or block device PATH as block device NAME\n\
          \x20 --block-sector-size:NAME=N   sector size of NAME, a power of two >= 512 (default: 512)\n\
          \x20 --net-ring=auto|on|off      offer the shared net ring to the guest (default: auto,\n\
-         \x20                              i.e. on unless the host's KVM is kvm_pvm)\n\
+         \x20                              i.e. on unless the host's KVM is kvm_pvm and the\n\
+         \x20                              guest is entered at CPL0)\n\
          \x20 --print-policy               print the seccomp policy KERNEL would get, do not run it\n\
          \x20 --help                       display this help\n\
          \x20 --version                    display version information\n\
@@ -273,7 +277,7 @@ pub fn prepare(o: &Options, ring_choice: RingChoice) -> Result<Prepared, HvtErro
             false
         }
     };
-    let efd = if !nets.is_empty() && ring_choice.wanted() {
+    let efd = if !nets.is_empty() && ring_choice.wanted(user) {
         kick_eventfd(&vm).map_err(|w| eprintln!("{PROG}: {w}")).ok()
     } else {
         None

@@ -341,6 +341,10 @@ pub struct Thread {
     pub efd: vmm_sys_util::eventfd::EventFd,
     /// Shared flags.
     pub ctl: Arc<Control>,
+    /// Keeps the ring mapped for `needs_kick`.
+    mem: Arc<GuestMemory>,
+    /// Address of the ring's `needs_kick` word (inside `mem`).
+    needs_kick: usize,
 }
 
 impl Thread {
@@ -350,6 +354,8 @@ impl Thread {
         use std::os::fd::AsRawFd;
         let ctl = Arc::new(Control::default());
         let c = ctl.clone();
+        let mem = ring.mem.clone();
+        let needs_kick = ring.word(off::NEEDS_KICK) as *const AtomicU32 as usize;
         let raw = efd.as_raw_fd();
         std::thread::Builder::new()
             .name("net-ring".into())
@@ -358,7 +364,32 @@ impl Thread {
         while !ctl.ready.load(Ordering::Acquire) {
             std::thread::yield_now();
         }
-        Ok(Thread { efd, ctl })
+        Ok(Thread {
+            efd,
+            ctl,
+            mem,
+            needs_kick,
+        })
+    }
+
+    /// POLL found a net device readable: wake the thread now (if it
+    /// sleeps), so that it is up by the time the guest asks for the frame
+    /// through the ring, and clear `needs_kick` first, so that the guest
+    /// does not pay a kick (an exit) for a thread already woken. Safe in
+    /// any order with the thread: the eventfd is written after the clear,
+    /// so a thread about to sleep finds it signalled. A thread that is
+    /// awake sleeps one turn less later.
+    pub fn wake(&self) {
+        use std::os::fd::AsRawFd;
+        let _ = &self.mem;
+        // SAFETY: needs_kick is the address of an aligned u32 of the ring,
+        // inside the guest memory self.mem keeps mapped (Thread::start).
+        let word = unsafe { &*(self.needs_kick as *const AtomicU32) };
+        word.store(0, Ordering::SeqCst);
+        let one = 1u64;
+        // SAFETY: writes the 8 bytes of a live u64. A failure (counter
+        // full) only means a wake-up is pending already.
+        let _ = unsafe { libc::write(self.efd.as_raw_fd(), (&one as *const u64).cast(), 8) };
     }
 
     /// HALT: let the thread serve what the guest queued, then return (at

@@ -154,7 +154,7 @@ fn rules(h: &Hvt) -> Vec<Rule> {
         rules.push(rule(
             Syscall::Write,
             vec![fd("fd", efd)],
-            "HALT (wakes the net ring thread to drain it)",
+            "HALT, POLL (wake the net ring thread)",
         ));
     }
     for b in &h.blocks {

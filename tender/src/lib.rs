@@ -12,4 +12,6 @@ pub mod raw;
 pub mod report;
 pub mod stack_note;
 pub mod stdfds;
+#[cfg(test)]
+mod test_elf;
 pub mod usermode_note;

@@ -145,6 +145,49 @@ pub fn find<'a>(
     Ok(None)
 }
 
+/// One of our own notes whose `n_descsz` runs past its `PT_NOTE` segment;
+/// carries `n_descsz`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DescPastSegment(pub u64);
+
+/// Find a note of ours (owner `owner`, its bytes up to and including the
+/// NUL, e.g. `solo5_abi::stack::NAME`) of type `n_type`, by upstream's rule:
+/// only the first note header of each `PT_NOTE` segment is read. Gives the
+/// `n_descsz` bytes after the owner's padding (fewer where the file ends
+/// first: the caller's size check refuses them). The ELF header and program
+/// headers were checked by the Solo5 note pass already; a file whose headers
+/// cannot be read, or a segment too short or unreadable for the header,
+/// holds no such note here.
+pub fn find_own<'a>(
+    file: &'a [u8],
+    owner: &[u8],
+    n_type: u32,
+) -> Result<Option<&'a [u8]>, DescPastSegment> {
+    let Ok(hdr) = elf::header(file, "note") else {
+        return Ok(None);
+    };
+    let head = NHDR + (owner.len() as u64).next_multiple_of(4);
+    for p in hdr.phdrs.iter().filter(|p| p.p_type == PT_NOTE) {
+        if p.filesz < head {
+            continue;
+        }
+        let Some(h) = elf::pread(file, p.offset, head).filter(|h| h.len() as u64 == head) else {
+            continue;
+        };
+        let word = |o: usize| u32::from_le_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]);
+        let (namesz, descsz, ty) = (word(0), word(4), word(8));
+        if namesz as usize != owner.len() || h[12..12 + owner.len()] != *owner || ty != n_type {
+            continue;
+        }
+        let size = u64::from(descsz);
+        if size > p.filesz - head {
+            return Err(DescPastSegment(size));
+        }
+        return Ok(Some(elf::pread(file, p.offset + head, size).unwrap_or(&[])));
+    }
+    Ok(None)
+}
+
 /// The ABI1 descriptor of an executable, if it has one. Reserved fields
 /// past a short descriptor read as zero.
 pub fn abi(file: &[u8]) -> Result<Option<AbiDesc>, NoteError> {

@@ -10,22 +10,29 @@ use thiserror::Error;
 #[error("could not drop capabilities ({0})")]
 pub struct DropCapsError(pub &'static str, #[source] pub caps::errors::CapsError);
 
+/// The capability sets emptied after the bounding set, in the order they
+/// are emptied, with the names errors give them.
+pub const SETS: [(CapSet, &str); 4] = [
+    (CapSet::Ambient, "ambient"),
+    (CapSet::Inheritable, "inheritable"),
+    (CapSet::Effective, "effective"),
+    (CapSet::Permitted, "permitted"),
+];
+
 /// Drop every capability: bounding (when the process may: it needs
-/// CAP_SETPCAP), ambient, inheritable, then effective and permitted. A
-/// process without CAP_SETPCAP keeps its bounding set, which only limits
-/// what an `execve` could regain: the tenders' filters forbid `execve`
-/// and set no_new_privs.
+/// CAP_SETPCAP), then [`SETS`]. A process without CAP_SETPCAP keeps its
+/// bounding set, which only limits what an `execve` could regain: the
+/// tenders' filters forbid `execve` and set no_new_privs.
 pub fn drop_capabilities() -> Result<(), DropCapsError> {
     if caps::has_cap(None, CapSet::Effective, Capability::CAP_SETPCAP).unwrap_or(false) {
         caps::clear(None, CapSet::Bounding).map_err(|e| DropCapsError("bounding", e))?;
     }
-    let sets = [
-        (CapSet::Ambient, "ambient"),
-        (CapSet::Inheritable, "inheritable"),
-        (CapSet::Effective, "effective"),
-        (CapSet::Permitted, "permitted"),
-    ];
-    for (set, name) in sets {
+    clear_sets()
+}
+
+/// Empty [`SETS`] (not the bounding set), in order.
+pub fn clear_sets() -> Result<(), DropCapsError> {
+    for (set, name) in SETS {
         caps::clear(None, set).map_err(|e| DropCapsError(name, e))?;
     }
     Ok(())

@@ -7,7 +7,7 @@
 //! `PT_NOTE` segment, here with owner `"Solo5-rs"` and type `STK1`. A
 //! binary without it (any upstream binary) gets no guard, as upstream.
 
-use crate::elf::{self, PT_NOTE};
+use crate::notes::{self, DescPastSegment};
 use solo5_abi::stack::{self, StackDesc};
 use solo5_abi::{LOAD_MIN, PAGE_SIZE};
 use thiserror::Error;
@@ -72,38 +72,12 @@ pub fn parse(desc: &[u8]) -> Result<StackDesc, StackNoteError> {
     Ok(d)
 }
 
-/// The stack note of `file`, if it has one. The ELF header and program
-/// headers were checked by the note pass already; a file whose headers
-/// cannot be read has no stack note here.
+/// The stack note of `file`, if it has one ([`notes::find_own`]).
 pub fn find(file: &[u8]) -> Result<Option<StackDesc>, StackNoteError> {
-    let Ok(hdr) = elf::header(file, "note") else {
-        return Ok(None);
-    };
-    for p in hdr.phdrs.iter().filter(|p| p.p_type == PT_NOTE) {
-        // Header and owner: 12 + 12 bytes.
-        let head = stack::DESC_OFFSET as u64;
-        if p.filesz < head {
-            continue;
-        }
-        let Some(h) = elf::pread(file, p.offset, head).filter(|h| h.len() as u64 == head) else {
-            continue;
-        };
-        let word = |o: usize| u32::from_le_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]);
-        let (namesz, descsz, ty) = (word(0), word(4), word(8));
-        if namesz as usize != stack::NAME.len()
-            || h[12..12 + stack::NAME.len()] != stack::NAME[..]
-            || ty != stack::TYPE_STACK1
-        {
-            continue;
-        }
-        let size = u64::from(descsz);
-        if size > p.filesz - head {
-            return Err(StackNoteError::Size(size));
-        }
-        let desc = elf::pread(file, p.offset + head, size).unwrap_or(&[]);
-        return parse(desc).map(Some);
+    match notes::find_own(file, stack::NAME, stack::TYPE_STACK1) {
+        Ok(desc) => desc.map(parse).transpose(),
+        Err(DescPastSegment(size)) => Err(StackNoteError::Size(size)),
     }
-    Ok(None)
 }
 
 /// Where the guard goes in `mem_size` bytes of guest memory: directly below
@@ -122,6 +96,7 @@ pub fn guard(d: &StackDesc, mem_size: u64, kernel_end: u64) -> Option<Guard> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_elf::{elf_with_notes, note};
 
     fn desc(stack: u64, guard: u64, end: u64) -> Vec<u8> {
         [stack, guard, end]
@@ -169,35 +144,7 @@ mod tests {
     /// An ELF executable whose only program header is a PT_NOTE holding
     /// `note`.
     fn elf_with_note(note: &[u8]) -> Vec<u8> {
-        let mut f = vec![0u8; 64 + 56];
-        f[0..4].copy_from_slice(b"\x7fELF");
-        f[4] = 2; // ELFCLASS64
-        f[5] = 1; // little endian
-        f[6] = 1;
-        f[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
-        f[18..20].copy_from_slice(&62u16.to_le_bytes()); // x86_64
-        f[20..24].copy_from_slice(&1u32.to_le_bytes()); // e_version
-        f[24..32].copy_from_slice(&0x100000u64.to_le_bytes()); // e_entry
-        f[32..40].copy_from_slice(&64u64.to_le_bytes()); // e_phoff
-        f[52..54].copy_from_slice(&64u16.to_le_bytes()); // e_ehsize
-        f[54..56].copy_from_slice(&56u16.to_le_bytes()); // e_phentsize
-        f[56..58].copy_from_slice(&1u16.to_le_bytes()); // e_phnum
-        let ph = &mut f[64..120];
-        ph[0..4].copy_from_slice(&PT_NOTE.to_le_bytes());
-        ph[8..16].copy_from_slice(&120u64.to_le_bytes()); // p_offset
-        ph[32..40].copy_from_slice(&(note.len() as u64).to_le_bytes()); // p_filesz
-        f.extend_from_slice(note);
-        f
-    }
-
-    fn note(name: &[u8], namesz: u32, ty: u32, d: &[u8]) -> Vec<u8> {
-        let mut n = Vec::new();
-        n.extend_from_slice(&namesz.to_le_bytes());
-        n.extend_from_slice(&(d.len() as u32).to_le_bytes());
-        n.extend_from_slice(&ty.to_le_bytes());
-        n.extend_from_slice(name);
-        n.extend_from_slice(d);
-        n
+        elf_with_notes(&[note])
     }
 
     #[test]

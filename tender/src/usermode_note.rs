@@ -6,7 +6,7 @@
 //! each `PT_NOTE` segment, here with owner `"Solo5-rs"` and type `USR1`.
 //! A binary without it (any upstream binary) is entered at CPL0.
 
-use crate::elf::{self, PT_NOTE};
+use crate::notes::{self, DescPastSegment};
 use solo5_abi::usermode::{self, UserDesc, CPL0, CPL3};
 use thiserror::Error;
 
@@ -39,37 +39,12 @@ pub fn parse(desc: &[u8]) -> Result<UserDesc, UserNoteError> {
     Ok(d)
 }
 
-/// The user-mode note of `file`, if it has one. The ELF header and program
-/// headers were checked by the note pass already; a file whose headers
-/// cannot be read has no user-mode note here.
+/// The user-mode note of `file`, if it has one ([`notes::find_own`]).
 pub fn find(file: &[u8]) -> Result<Option<UserDesc>, UserNoteError> {
-    let Ok(hdr) = elf::header(file, "note") else {
-        return Ok(None);
-    };
-    for p in hdr.phdrs.iter().filter(|p| p.p_type == PT_NOTE) {
-        let head = usermode::DESC_OFFSET as u64;
-        if p.filesz < head {
-            continue;
-        }
-        let Some(h) = elf::pread(file, p.offset, head).filter(|h| h.len() as u64 == head) else {
-            continue;
-        };
-        let word = |o: usize| u32::from_le_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]);
-        let (namesz, descsz, ty) = (word(0), word(4), word(8));
-        if namesz as usize != usermode::NAME.len()
-            || h[12..12 + usermode::NAME.len()] != usermode::NAME[..]
-            || ty != usermode::TYPE_USER1
-        {
-            continue;
-        }
-        let size = u64::from(descsz);
-        if size > p.filesz - head {
-            return Err(UserNoteError::Size(size));
-        }
-        let desc = elf::pread(file, p.offset + head, size).unwrap_or(&[]);
-        return parse(desc).map(Some);
+    match notes::find_own(file, usermode::NAME, usermode::TYPE_USER1) {
+        Ok(desc) => desc.map(parse).transpose(),
+        Err(DescPastSegment(size)) => Err(UserNoteError::Size(size)),
     }
-    Ok(None)
 }
 
 /// Whether a guest with note `d` (or none) may be entered at CPL3.
@@ -80,6 +55,7 @@ pub fn allows_cpl3(d: Option<UserDesc>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_elf::{elf_with_notes, note};
     use solo5_abi::stack;
 
     fn desc(cpls: u32, reserved: u32) -> Vec<u8> {
@@ -87,47 +63,6 @@ mod tests {
             .iter()
             .flat_map(|w| w.to_le_bytes())
             .collect()
-    }
-
-    /// An ELF executable whose program headers are PT_NOTEs holding
-    /// `notes`, in order.
-    fn elf_with_notes(notes: &[&[u8]]) -> Vec<u8> {
-        let n = notes.len();
-        let mut f = vec![0u8; 64 + 56 * n];
-        f[0..4].copy_from_slice(b"\x7fELF");
-        f[4] = 2;
-        f[5] = 1;
-        f[6] = 1;
-        f[16..18].copy_from_slice(&2u16.to_le_bytes());
-        f[18..20].copy_from_slice(&62u16.to_le_bytes());
-        f[20..24].copy_from_slice(&1u32.to_le_bytes());
-        f[24..32].copy_from_slice(&0x100000u64.to_le_bytes());
-        f[32..40].copy_from_slice(&64u64.to_le_bytes());
-        f[52..54].copy_from_slice(&64u16.to_le_bytes());
-        f[54..56].copy_from_slice(&56u16.to_le_bytes());
-        f[56..58].copy_from_slice(&(n as u16).to_le_bytes());
-        let mut off = f.len() as u64;
-        for (i, note) in notes.iter().enumerate() {
-            let ph = &mut f[64 + 56 * i..120 + 56 * i];
-            ph[0..4].copy_from_slice(&PT_NOTE.to_le_bytes());
-            ph[8..16].copy_from_slice(&off.to_le_bytes());
-            ph[32..40].copy_from_slice(&(note.len() as u64).to_le_bytes());
-            off += note.len() as u64;
-        }
-        for note in notes {
-            f.extend_from_slice(note);
-        }
-        f
-    }
-
-    fn note(name: &[u8], namesz: u32, ty: u32, d: &[u8]) -> Vec<u8> {
-        let mut n = Vec::new();
-        n.extend_from_slice(&namesz.to_le_bytes());
-        n.extend_from_slice(&(d.len() as u32).to_le_bytes());
-        n.extend_from_slice(&ty.to_le_bytes());
-        n.extend_from_slice(name);
-        n.extend_from_slice(d);
-        n
     }
 
     #[test]

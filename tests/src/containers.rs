@@ -731,8 +731,8 @@ impl Drop for Containerd {
     }
 }
 
-/// A pod network namespace (prefix `h10pod`): eth0 (10.0.0.2/20, default
-/// route via 10.0.0.1) is a veth to a peer namespace (prefix `h10peer`)
+/// A pod network namespace (prefix `h10pod` unless told): eth0 (10.0.0.2/20, default
+/// route via 10.0.0.1) is a veth to a peer namespace (`h10peer`)
 /// holding 10.0.0.1/20, where test_net answers at 10.0.0.2.
 pub struct Pod {
     /// The pod's namespace.
@@ -742,10 +742,16 @@ pub struct Pod {
 }
 
 impl Pod {
-    /// Make both namespaces and the veth.
+    /// Make both namespaces (prefixes `h10pod`, `h10peer`) and the veth.
     pub fn new() -> Pod {
-        let ns = Netns::with_prefix("h10pod");
-        let peer = Netns::with_prefix("h10peer");
+        Pod::with_prefix("h10")
+    }
+
+    /// Make both namespaces, named `{prefix}pod-...` and
+    /// `{prefix}peer-...`, and the veth.
+    pub fn with_prefix(prefix: &str) -> Pod {
+        let ns = Netns::with_prefix(&format!("{prefix}pod"));
+        let peer = Netns::with_prefix(&format!("{prefix}peer"));
         ns.exec(&format!(
             "ip link add eth0 type veth peer name up0 netns {} && ip addr add 10.0.0.2/20 dev eth0 && \
              ip link set eth0 up && ip route add default via 10.0.0.1",
@@ -764,29 +770,12 @@ impl Pod {
     /// The pod kernel's count of echo requests it received
     /// (`Icmp: InEchos` in the pod namespace's /proc/net/snmp).
     pub fn in_echos(&self) -> u64 {
-        let snmp = self.ns.exec("cat /proc/net/snmp");
-        let rows: Vec<&str> = snmp.lines().filter(|l| l.starts_with("Icmp:")).collect();
-        let i = rows[0]
-            .split_whitespace()
-            .position(|n| n == "InEchos")
-            .expect("InEchos");
-        rows[1]
-            .split_whitespace()
-            .nth(i)
-            .expect("a value")
-            .parse()
-            .expect("a number")
+        self.ns.in_echos()
     }
 
     /// Our taps in the pod.
     pub fn taps(&self) -> Vec<String> {
-        self.ns
-            .exec("ip -o link show")
-            .lines()
-            .filter_map(|l| l.split(": ").nth(1))
-            .filter(|n| n.starts_with("solo5tap"))
-            .map(str::to_owned)
-            .collect()
+        self.ns.solo5_taps()
     }
 
     /// tc filters on eth0's ingress.

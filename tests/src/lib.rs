@@ -6,6 +6,7 @@
 //! `target/release/solo5-spt` and `target/guests/<flavor>/<name>`.
 
 pub mod containers;
+pub mod hvt;
 
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
@@ -371,6 +372,18 @@ impl Running {
         self.status
     }
 
+    /// Wait until the process prints `text`; panics naming `what`, with
+    /// its exit status and output, when it does not within `limit`.
+    pub fn expect_output(&mut self, what: &str, text: &str, limit: Duration) {
+        assert!(
+            self.wait_for(text, limit),
+            "{what}: never printed {text:?}; exit status {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.exit_status(),
+            self.stdout(),
+            self.stderr()
+        );
+    }
+
     /// Wait at most `limit` until standard output contains `text`; false if
     /// it did not (the process ended or time ran out).
     pub fn wait_for(&mut self, text: &str, limit: Duration) -> bool {
@@ -509,6 +522,43 @@ impl Netns {
     pub fn ping(&self, args: &[&str]) -> Running {
         Running::spawn(self.command(Path::new("ping")).args(args))
     }
+
+    /// This namespace's kernel count of echo requests it received.
+    pub fn in_echos(&self) -> u64 {
+        snmp_in_echos(&self.exec("cat /proc/net/snmp"))
+    }
+
+    /// The taps solo5-netns-exec made here (named `solo5tap*`).
+    pub fn solo5_taps(&self) -> Vec<String> {
+        self.exec("ip -o link show")
+            .lines()
+            .filter_map(|l| l.split(": ").nth(1))
+            .filter(|n| n.starts_with("solo5tap"))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// `Icmp: InEchos` from the text of a `/proc/net/snmp` (panics when it is
+/// not there).
+pub fn snmp_in_echos(snmp: &str) -> u64 {
+    let rows: Vec<&str> = snmp.lines().filter(|l| l.starts_with("Icmp:")).collect();
+    let i = rows[0]
+        .split_whitespace()
+        .position(|n| n == "InEchos")
+        .expect("InEchos");
+    rows[1]
+        .split_whitespace()
+        .nth(i)
+        .expect("a value")
+        .parse()
+        .expect("a number")
+}
+
+/// The last two lines of ping's output (its statistics), joined by `; `,
+/// for a test's log.
+pub fn ping_summary(out: &str) -> String {
+    out.lines().rev().take(2).collect::<Vec<_>>().join("; ")
 }
 
 /// The tender refused to start: exit status 1, nothing on standard output,

@@ -19,7 +19,7 @@ use solo5_e2e::containers::{
     assert_tender_holds_nothing, build_image, read, skip_unless_containerd, static_c, upstream,
     urunc_json, wait_file, Containerd, Install, Pod, PLAIN_HELLO_C, SERVING,
 };
-use solo5_e2e::TempDir;
+use solo5_e2e::{ping_summary, TempDir};
 use std::path::Path;
 use std::time::Duration;
 
@@ -61,15 +61,7 @@ fn flood(pod: &Pod, count: u64, what: &str) {
     assert_eq!(s.transmitted, count, "{what}: {}", o.dump());
     assert!(s.received * 1000 >= count * 999, "{what}: {}", o.dump());
     assert_eq!(pod.in_echos(), echos, "{what}: the pod's kernel answered");
-    eprintln!(
-        "{what}: {}",
-        o.stdout
-            .lines()
-            .rev()
-            .take(2)
-            .collect::<Vec<_>>()
-            .join("; ")
-    );
+    eprintln!("{what}: {}", ping_summary(&o.stdout));
 }
 
 /// After the unikernel is gone: no tap, no mirred filter, and the pod's
@@ -106,34 +98,50 @@ fn assert_nothing_left(c: &Containerd) {
     assert_eq!(c.leftovers(), Vec::<String>::new(), "left behind");
 }
 
+/// Image `h10-helper-NAME`: solo5-netns-exec, solo5-spt and `kernel`,
+/// entrypoint `/solo5-netns-exec -- /solo5-spt --mem=2 /KERNEL` with
+/// `args`; imported into `c`.
+fn helper_image(
+    c: &Containerd,
+    work: &TempDir,
+    name: &str,
+    kernel: &Path,
+    args: &[&str],
+) -> String {
+    let k = format!("/{}", kernel.file_name().unwrap().to_str().unwrap());
+    let tar = build_image(
+        &work.path,
+        &format!("helper-{name}"),
+        &[
+            (
+                "/solo5-netns-exec",
+                file(&c.install.path("solo5-netns-exec")),
+            ),
+            ("/solo5-spt", file(&c.install.path("solo5-spt"))),
+            (k.as_str(), file(kernel)),
+        ],
+        &["/solo5-netns-exec", "--", "/solo5-spt", "--mem=2", &k],
+        args,
+    );
+    c.import(&tar, &format!("h10-helper-{name}"))
+}
+
 #[test]
 fn hello_through_the_helper_as_entrypoint() {
     let Some((c, work)) = setup() else {
         return;
     };
-    let install = &c.install;
     let Some(hello) = upstream("spt", "test_hello.spt") else {
         return;
     };
     let pod = Pod::new();
-    let tar = build_image(
-        &work.path,
-        "helper-hello",
-        &[
-            ("/solo5-netns-exec", file(&install.path("solo5-netns-exec"))),
-            ("/solo5-spt", file(&install.path("solo5-spt"))),
-            ("/test_hello.spt", file(&hello)),
-        ],
-        &[
-            "/solo5-netns-exec",
-            "--",
-            "/solo5-spt",
-            "--mem=2",
-            "/test_hello.spt",
-        ],
+    let image = helper_image(
+        &c,
+        &work,
+        "hello",
+        &hello,
         &["addr={addr}/{prefix}", "gw={gw}"],
     );
-    let image = c.import(&tar, "h10-helper-hello");
     let o = c.run(
         &[&pod.with_ns()],
         &image,
@@ -157,29 +165,11 @@ fn helper_entrypoint_flood_reaches_the_unikernel_which_holds_nothing_and_restart
     let Some((c, work)) = setup() else {
         return;
     };
-    let install = &c.install;
     let Some(net) = upstream("spt", "test_net.spt") else {
         return;
     };
     let pod = Pod::new();
-    let tar = build_image(
-        &work.path,
-        "helper-net",
-        &[
-            ("/solo5-netns-exec", file(&install.path("solo5-netns-exec"))),
-            ("/solo5-spt", file(&install.path("solo5-spt"))),
-            ("/test_net.spt", file(&net)),
-        ],
-        &[
-            "/solo5-netns-exec",
-            "--",
-            "/solo5-spt",
-            "--mem=2",
-            "/test_net.spt",
-        ],
-        &["limit"],
-    );
-    let image = c.import(&tar, "h10-helper-net");
+    let image = helper_image(&c, &work, "net", &net, &["limit"]);
     let with_ns = pod.with_ns();
     // The helper needs CAP_NET_ADMIN (CAP_BPF for tcx) and /dev/net/tun;
     // the image's entrypoint runs as root, the tender will not.

@@ -20,7 +20,7 @@ use solo5_e2e::containers::{
     assert_tender_holds_nothing, build_image, read, skip_unless_containerd, static_c, upstream,
     urunc_json, wait_file, Containerd, Install, SERVING,
 };
-use solo5_e2e::{Netns, TempDir};
+use solo5_e2e::{ping_summary, snmp_in_echos, Netns, TempDir};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -145,13 +145,7 @@ fn in_echos(pid: u32) -> u64 {
     }
     let o = cmd.output().expect("cat /proc/net/snmp in the pod");
     drop(ns);
-    let snmp = String::from_utf8_lossy(&o.stdout);
-    let rows: Vec<&str> = snmp.lines().filter(|l| l.starts_with("Icmp:")).collect();
-    let i = rows[0]
-        .split_whitespace()
-        .position(|n| n == "InEchos")
-        .expect("InEchos");
-    rows[1].split_whitespace().nth(i).unwrap().parse().unwrap()
+    snmp_in_echos(&String::from_utf8_lossy(&o.stdout))
 }
 
 /// kubelet's side of one pod.
@@ -259,10 +253,7 @@ fn pod_life(c: &Containerd, node: &Netns, image: &str, tender: &str, logs: &Path
     let (s, o) = ping(node, &ip, &["-f", "-q", "-c", "20000", "-w", "120"]);
     assert!(s * 1000 >= 20000 * 999, "{o}");
     assert_eq!(in_echos(pause), echos, "the pod's kernel answered");
-    eprintln!(
-        "{tender}: {}",
-        o.lines().rev().take(2).collect::<Vec<_>>().join("; ")
-    );
+    eprintln!("{tender}: {}", ping_summary(&o));
 
     k.call("StopPodSandbox", Pb::new().string(1, &pod));
     k.call("RemovePodSandbox", Pb::new().string(1, &pod));

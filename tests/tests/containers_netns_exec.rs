@@ -12,25 +12,18 @@
 //! after SIGKILL no tap and no hook of ours is left (tcx) or the next
 //! start removes the stale one (mirred), and a restart works.
 
-use solo5_e2e::{
-    bin, ping_stats, proc_status_line, root, skip_unless_ping, spt, Netns, Outcome, Running,
-};
+use solo5_e2e::containers::{self, assert_tender_holds_nothing};
+use solo5_e2e::{bin, ping_stats, ping_summary, skip_unless_ping, spt, Netns, Outcome, Running};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 const SERVING: &str = "[service0] Serving ping on 10.0.0.2, with MAC: ";
 
-/// Upstream's unikernel `name`, or None (with a visible message) when
+/// Upstream's spt unikernel `name`, or None (with a visible message) when
 /// ../shared/upstream-solo5 is absent.
 fn upstream(name: &str) -> Option<PathBuf> {
-    let p = root().join("../shared/upstream-solo5/spt").join(name);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("SKIP: {} is absent", p.display());
-        None
-    }
+    containers::upstream("spt", name)
 }
 
 fn helper() -> PathBuf {
@@ -81,23 +74,12 @@ impl Pod {
 
     /// The pod kernel's count of echo requests it received.
     fn in_echos(&self) -> u64 {
-        let snmp = self.ns.exec("cat /proc/net/snmp");
-        let rows: Vec<&str> = snmp.lines().filter(|l| l.starts_with("Icmp:")).collect();
-        let names: Vec<&str> = rows[0].split_whitespace().collect();
-        let values: Vec<&str> = rows[1].split_whitespace().collect();
-        let i = names.iter().position(|n| *n == "InEchos").expect("InEchos");
-        values[i].parse().expect("a number")
+        self.ns.in_echos()
     }
 
     /// Our taps in the pod.
     fn taps(&self) -> Vec<String> {
-        self.ns
-            .exec("ip -o link show")
-            .lines()
-            .filter_map(|l| l.split(": ").nth(1))
-            .filter(|n| n.starts_with("solo5tap"))
-            .map(str::to_owned)
-            .collect()
+        self.ns.solo5_taps()
     }
 
     fn mac(&self, iface: &str) -> String {
@@ -212,19 +194,8 @@ fn flood_is_answered_by_the_unikernel_and_the_tender_holds_nothing() {
             t.stdout()
         );
         let pid = t.pid();
-        let status = |f: &str| proc_status_line(pid, f).unwrap_or_default();
-        assert!(
-            status("Name").ends_with("solo5-spt"),
-            "{wiring}: {}",
-            status("Name")
-        );
-        assert_eq!(status("Uid"), "Uid:\t65534\t65534\t65534\t65534");
-        assert_eq!(status("Gid"), "Gid:\t65534\t65534\t65534\t65534");
-        for cap in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
-            assert_eq!(status(cap), format!("{cap}:\t0000000000000000"), "{wiring}");
-        }
-        assert_eq!(status("NoNewPrivs"), "NoNewPrivs:\t1");
-        assert_eq!(status("Seccomp"), "Seccomp:\t2");
+        eprintln!("{wiring}: the tender's privileges");
+        assert_tender_holds_nothing(pid, "solo5-spt");
         let taps = pod.taps();
         assert_eq!(taps.len(), 1, "{wiring}: {taps:?}");
         assert_eq!(
@@ -249,15 +220,7 @@ fn flood_is_answered_by_the_unikernel_and_the_tender_holds_nothing() {
         let neigh = pod.peers[0].exec("ip neigh show 10.0.0.2");
         assert!(neigh.contains(&pod.mac("eth0")), "{wiring}: {neigh}");
         let o = t.kill();
-        eprintln!(
-            "{wiring}: {}",
-            p.stdout
-                .lines()
-                .rev()
-                .take(2)
-                .collect::<Vec<_>>()
-                .join("; ")
-        );
+        eprintln!("{wiring}: {}", ping_summary(&p.stdout));
         assert!(
             o.stderr.is_empty() || !o.stderr.contains("solo5-netns-exec"),
             "{}",

@@ -8,66 +8,13 @@
 //!
 //! Skips with a message without root, `runc`, or ../shared/upstream-solo5.
 
-use solo5_e2e::{bin, ping_stats, proc_status_line, root, skip_unless_ping, Netns, TempDir};
+use solo5_e2e::containers::{self, assert_tender_holds_nothing, Pod};
+use solo5_e2e::{bin, ping_stats, ping_summary, skip_unless_ping, TempDir};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 const SERVING: &str = "[service0] Serving ping on 10.0.0.2, with MAC: ";
-
-fn b64(s: &str) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in s.as_bytes().chunks(3) {
-        let n = c
-            .iter()
-            .enumerate()
-            .fold(0u32, |a, (i, &b)| a | (u32::from(b) << (16 - 8 * i)));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// A pod namespace: eth0 (10.0.0.2/20, default route via 10.0.0.1) is a
-/// veth to a peer namespace holding 10.0.0.1/20.
-struct Pod {
-    ns: Netns,
-    peer: Netns,
-}
-
-impl Pod {
-    fn new() -> Pod {
-        let ns = Netns::with_prefix("h9rpod");
-        let peer = Netns::with_prefix("h9rpeer");
-        ns.exec(&format!(
-            "ip link add eth0 type veth peer name up0 netns {} && ip addr add 10.0.0.2/20 dev eth0 && \
-             ip link set eth0 up && ip route add default via 10.0.0.1",
-            peer.name
-        ));
-        peer.exec("ip addr add 10.0.0.1/20 dev up0 && ip link set up0 up");
-        Pod { ns, peer }
-    }
-
-    fn in_echos(&self) -> u64 {
-        let snmp = self.ns.exec("cat /proc/net/snmp");
-        let rows: Vec<&str> = snmp.lines().filter(|l| l.starts_with("Icmp:")).collect();
-        let i = rows[0]
-            .split_whitespace()
-            .position(|n| n == "InEchos")
-            .unwrap();
-        rows[1].split_whitespace().nth(i).unwrap().parse().unwrap()
-    }
-
-    fn taps(&self) -> usize {
-        self.ns.exec("ip -o link show").matches("solo5tap").count()
-    }
-}
 
 /// A bundle: `rootfs/` with `files` (path in image, bytes), and a
 /// config.json from `runc spec` with `args`, no terminal, joined to
@@ -194,14 +141,8 @@ impl Drop for Bundle {
 }
 
 fn upstream(name: &str) -> Option<Vec<u8>> {
-    let p = root().join("../shared/upstream-solo5/spt").join(name);
-    match std::fs::read(&p) {
-        Ok(b) => Some(b),
-        Err(_) => {
-            eprintln!("SKIP: {} is absent", p.display());
-            None
-        }
-    }
+    let p = containers::upstream("spt", name)?;
+    Some(std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
 }
 
 fn skip() -> bool {
@@ -218,16 +159,15 @@ fn skip() -> bool {
 /// Files of an image: path in the image, bytes.
 type Files<'a> = Vec<(&'a str, Vec<u8>)>;
 
+/// A `/urunc.json` naming hypervisor, binary, unikernel type and command
+/// line.
 fn urunc_json(hv: &str, binary: &str, kind: &str, cmdline: &str) -> Vec<u8> {
-    format!(
-        "{{\"com.urunc.unikernel.hypervisor\":\"{}\",\"com.urunc.unikernel.binary\":\"{}\",\
-         \"com.urunc.unikernel.unikernelType\":\"{}\",\"com.urunc.unikernel.cmdline\":\"{}\"}}",
-        b64(hv),
-        b64(binary),
-        b64(kind),
-        b64(cmdline)
-    )
-    .into_bytes()
+    containers::urunc_json(&[
+        ("hypervisor", hv),
+        ("binary", binary),
+        ("unikernelType", kind),
+        ("cmdline", cmdline),
+    ])
 }
 
 #[test]
@@ -238,7 +178,7 @@ fn urunc_image_answers_a_flood_holds_nothing_and_restarts_after_sigkill() {
     let Some(net) = upstream("test_net.spt") else {
         return;
     };
-    let pod = Pod::new();
+    let pod = Pod::with_prefix("h9r");
     let files = [
         ("/unikernel/test_net.spt", net),
         (
@@ -258,14 +198,7 @@ fn urunc_image_answers_a_flood_holds_nothing_and_restarts_after_sigkill() {
         );
         assert!(b.wait_output(SERVING), "round {round}: {}", b.output());
         let pid = b.pid();
-        let st = |f: &str| proc_status_line(pid, f).unwrap_or_default();
-        assert!(st("Name").ends_with("solo5-spt"), "{}", st("Name"));
-        assert_eq!(st("Uid"), "Uid:\t65534\t65534\t65534\t65534");
-        for cap in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
-            assert_eq!(st(cap), format!("{cap}:\t0000000000000000"));
-        }
-        assert_eq!(st("NoNewPrivs"), "NoNewPrivs:\t1");
-        assert_eq!(st("Seccomp"), "Seccomp:\t2");
+        assert_tender_holds_nothing(pid, "solo5-spt");
         let echos = pod.in_echos();
         let count = if round == 0 { "20000" } else { "100" };
         let p = pod
@@ -277,15 +210,7 @@ fn urunc_image_answers_a_flood_holds_nothing_and_restarts_after_sigkill() {
         assert_eq!(s.transmitted, want, "{}", p.dump());
         assert!(s.received * 1000 >= want * 999, "{}", p.dump());
         assert_eq!(pod.in_echos(), echos, "the pod's kernel answered");
-        eprintln!(
-            "round {round}: {}",
-            p.stdout
-                .lines()
-                .rev()
-                .take(2)
-                .collect::<Vec<_>>()
-                .join("; ")
-        );
+        eprintln!("round {round}: {}", ping_summary(&p.stdout));
         assert!(b.runtime(&["kill", "h9a", "KILL"]).status.success());
         let start = Instant::now();
         while Path::new(&format!("/proc/{pid}")).exists()
@@ -298,7 +223,7 @@ fn urunc_image_answers_a_flood_holds_nothing_and_restarts_after_sigkill() {
             "{}",
             b.output()
         );
-        assert_eq!(pod.taps(), 0);
+        assert_eq!(pod.taps(), Vec::<String>::new());
         assert!(!pod
             .ns
             .exec("tc filter show dev eth0 ingress")
@@ -314,7 +239,7 @@ fn mirage_image_gets_its_address_and_the_containers_args() {
     let Some(hello) = upstream("test_hello.spt") else {
         return;
     };
-    let pod = Pod::new();
+    let pod = Pod::with_prefix("h9r");
     let files = [
         ("/k/hello.spt", hello),
         (

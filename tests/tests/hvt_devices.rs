@@ -8,9 +8,9 @@
 //! Tests skip with a message where /dev/kvm, root, ping or
 //! ../shared/upstream-solo5 is missing.
 
+use solo5_e2e::hvt::{have_kvm, hvt};
 use solo5_e2e::{
-    cpu_time, guest, ping_stats, root, run_cmd, skip_unless_ping, spt, Netns, Outcome, Running,
-    TempDir,
+    cpu_time, guest, ping_stats, run_cmd, skip_unless_ping, spt, Netns, Outcome, Running, TempDir,
 };
 use std::ffi::OsString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -24,26 +24,9 @@ const FLOOD_LIMIT: Duration = Duration::from_secs(150);
 const SERVING0: &str = "[service0] Serving ping on 10.0.0.2";
 const SERVING1: &str = "[service1] Serving ping on 10.1.0.2";
 
-fn hvt() -> PathBuf {
-    solo5_e2e::bin("solo5-hvt")
-}
-
+/// Upstream's hvt unikernels.
 fn fixtures() -> Option<PathBuf> {
-    let p = root().join("../shared/upstream-solo5");
-    if p.join("hvt").is_dir() {
-        Some(p.join("hvt"))
-    } else {
-        eprintln!("SKIP: {} is absent", p.display());
-        None
-    }
-}
-
-fn have_kvm() -> bool {
-    let ok = Path::new("/dev/kvm").exists();
-    if !ok {
-        eprintln!("SKIP: /dev/kvm is absent");
-    }
-    ok
+    solo5_e2e::hvt::fixtures().map(|p| p.join("hvt"))
 }
 
 /// Fixtures, KVM, root, ip and ping; or a reason printed and None.
@@ -73,13 +56,7 @@ fn hvt_in(ns: &Netns, args: &[OsString]) -> Command {
 }
 
 fn wait_for(what: &str, t: &mut Running, text: &str) {
-    assert!(
-        t.wait_for(text, Duration::from_secs(20)),
-        "{what}: never printed {text:?}; exit status {:?}\n--- stdout\n{}--- stderr\n{}",
-        t.exit_status(),
-        t.stdout(),
-        t.stderr()
-    );
+    t.expect_output(what, text, Duration::from_secs(20));
 }
 
 fn flood(ns: &Netns, count: u64, extra: &[&str], ip: &str) -> Running {
@@ -433,6 +410,16 @@ fn as_fd0(cmd: &mut Command, fd: &OwnedFd) {
     }
 }
 
+/// `solo5-hvt RING --mem=64 --net:service0=@0 -- test_net.hvt` with `fd`
+/// as its standard input; `fd` is closed here once the tender has it.
+fn test_net_on_fd0(f: &Path, ring: &str, fd: OwnedFd) -> Running {
+    let mut c = Command::new(hvt());
+    c.args([ring, "--mem=64", "--net:service0=@0", "--"])
+        .arg(f.join("test_net.hvt"));
+    as_fd0(&mut c, &fd);
+    Running::spawn(&mut c)
+}
+
 /// CPU time `t` uses over two seconds of wall time, checking it stays
 /// alive through them.
 fn idle_cpu(what: &str, t: &mut Running) -> Duration {
@@ -462,12 +449,7 @@ fn hvt_pipe_on_fd0_reaches_eof_and_idles() {
     }
     for ring in ["--net-ring=on", "--net-ring=off"] {
         let (r, w) = pipe();
-        let mut c = Command::new(hvt());
-        c.args([ring, "--mem=64", "--net:service0=@0", "--"])
-            .arg(f.join("test_net.hvt"));
-        as_fd0(&mut c, &r);
-        let mut t = Running::spawn(&mut c);
-        drop(r);
+        let mut t = test_net_on_fd0(&f, ring, r);
         // Some bytes (not addressed to the guest), then end of file.
         // SAFETY: a live buffer of the given length.
         let n = unsafe { libc::write(w.as_raw_fd(), b"up 3 days\n".as_ptr().cast(), 10) };
@@ -497,12 +479,7 @@ fn hvt_socket_hang_up_is_an_error_for_the_guest() {
     }
     for ring in ["--net-ring=on", "--net-ring=off"] {
         let (mine, peer) = stream_pair();
-        let mut c = Command::new(hvt());
-        c.args([ring, "--mem=64", "--net:service0=@0", "--"])
-            .arg(f.join("test_net.hvt"));
-        as_fd0(&mut c, &mine);
-        let mut t = Running::spawn(&mut c);
-        drop(mine);
+        let mut t = test_net_on_fd0(&f, ring, mine);
         wait_for(ring, &mut t, SERVING0);
         std::thread::sleep(Duration::from_millis(300));
         assert!(t.is_running(), "{ring}: {}", t.stdout());

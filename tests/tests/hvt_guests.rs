@@ -18,48 +18,24 @@
 //! trap lines. Tests skip with a message where /dev/kvm or the fixtures
 //! are absent.
 
-use solo5_e2e::{
-    guest, ping_stats, root, run_cmd, skip_unless_ping, Netns, Outcome, Running, TempDir,
+use solo5_e2e::hvt::{
+    assert_out_of_memory, assert_success, assert_trapped, ours, run_at, spawn_serving,
+    upstream_hvt, LIMIT,
 };
+use solo5_e2e::{guest, ping_stats, run_cmd, skip_unless_ping, Netns, Outcome, TempDir};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-const LIMIT: Duration = Duration::from_secs(60);
-const MEM: &str = "--mem=2";
-
-fn have_kvm() -> bool {
-    let ok = Path::new("/dev/kvm").exists();
-    if !ok {
-        eprintln!("SKIP: /dev/kvm is absent");
-    }
-    ok
-}
-
 /// The tenders to run under: ours, and upstream's where it is present and
-/// runs here (it needs libseccomp2).
+/// runs here.
 fn tenders() -> Vec<(&'static str, PathBuf)> {
-    if !have_kvm() {
+    let Some(t) = ours() else {
         return Vec::new();
-    }
-    let mut v = vec![("ours", solo5_e2e::bin("solo5-hvt"))];
-    let up = root().join("../shared/upstream-solo5/bin/solo5-hvt");
-    if !up.exists() {
-        eprintln!("SKIP (upstream's tender): {} is absent", up.display());
-        return v;
-    }
-    let o = run_cmd(Command::new(&up).arg("--version"), LIMIT);
-    if o.status != 0 {
-        eprintln!("SKIP (upstream's tender): it cannot run here: {}", o.dump());
-        return v;
-    }
-    v.push(("upstream", up));
+    };
+    let mut v = vec![("ours", t)];
+    v.extend(upstream_hvt().map(|up| ("upstream", up)));
     v
-}
-
-/// Only our tender (cases upstream's suite does not run).
-fn ours() -> Option<PathBuf> {
-    have_kvm().then(|| solo5_e2e::bin("solo5-hvt"))
 }
 
 fn g(name: &str) -> PathBuf {
@@ -68,58 +44,14 @@ fn g(name: &str) -> PathBuf {
 
 /// `TENDER --mem=2 OPTS -- GUEST ARGS`.
 fn run(t: &Path, opts: &[&str], name: &str, args: &[&str]) -> Outcome {
-    run_cmd(
-        Command::new(t)
-            .arg(MEM)
-            .args(opts)
-            .arg("--")
-            .arg(g(name))
-            .args(args),
-        LIMIT,
-    )
-}
-
-fn success(what: &str, o: &Outcome) {
-    assert_eq!(o.status, 0, "{what}: {}", o.dump());
-    assert!(o.stdout.contains("\nSUCCESS\n"), "{what}: {}", o.dump());
-    assert!(
-        o.stdout.contains("Solo5: solo5_exit(0) called"),
-        "{what}: {}",
-        o.dump()
-    );
-}
-
-/// Status 255 and the guest's trap lines: `type=TYPE ec=EC` and, for a
-/// page fault, `cr2=CR2` (when given).
-fn trapped(what: &str, o: &Outcome, ty_ec: &str, cr2: Option<&str>) {
-    assert_eq!(o.status, 255, "{what}: {}", o.dump());
-    assert!(
-        o.stdout
-            .contains(&format!("Solo5: trap: type={ty_ec} rip=0x")),
-        "{what}: {}",
-        o.dump()
-    );
-    if let Some(cr2) = cr2 {
-        assert!(
-            o.stdout.contains(&format!("\nSolo5: trap: cr2={cr2}\n")),
-            "{what}: {}",
-            o.dump()
-        );
-    }
-    assert!(
-        o.stdout.contains("Solo5: ABORT: Fatal trap"),
-        "{what}: {}",
-        o.dump()
-    );
-    assert!(!o.stdout.contains("FAILURE"), "{what}: {}", o.dump());
-    assert!(!o.stdout.contains("SUCCESS"), "{what}: {}", o.dump());
+    run_at(t, 2, opts, &g(name), args)
 }
 
 #[test]
 fn hello_quiet_output_globals_tls_fpu_time_succeed() {
     for (who, t) in tenders() {
         let o = run(&t, &[], "hello", &["Hello_Solo5"]);
-        success(who, &o);
+        assert_success(who, &o);
         assert!(
             o.stdout.contains("Command line is: 'Hello_Solo5'"),
             "{who}: {}",
@@ -136,7 +68,7 @@ fn hello_quiet_output_globals_tls_fpu_time_succeed() {
         let o = run(&t, &[], "output", &["Output_Solo5"]);
         assert_eq!(o.status, 0, "{who}: {}", o.dump());
         for name in ["globals", "tls", "fpu", "time"] {
-            success(&format!("{who}/{name}"), &run(&t, &[], name, &[]));
+            assert_success(&format!("{who}/{name}"), &run(&t, &[], name, &[]));
         }
     }
 }
@@ -146,11 +78,11 @@ fn faults_abort_through_the_guests_trap_handler() {
     for (who, t) in tenders() {
         // ec: 0x4 user read of a not-present page, 0x6 user write.
         let o = run(&t, &[], "exception", &[]);
-        trapped(who, &o, "#PF ec=0x6", Some("0x400000000"));
+        assert_trapped(who, &o, "#PF ec=0x6", Some("0x400000000"));
         let o = run(&t, &[], "zeropage", &[]);
-        trapped(who, &o, "#PF ec=0x4", Some("0x0"));
+        assert_trapped(who, &o, "#PF ec=0x4", Some("0x0"));
         let o = run(&t, &[], "notls", &[]);
-        trapped(who, &o, "#PF ec=0x4", Some("0x28"));
+        assert_trapped(who, &o, "#PF ec=0x4", Some("0x28"));
         // The trap frame is the cookie: HALT accepted it, status 255.
         let o = run(&t, &[], "ssp", &[]);
         assert_eq!(o.status, 255, "{who}: {}", o.dump());
@@ -179,7 +111,7 @@ fn w_xor_x_holds_on_every_tender() {
             ("rnox", "0x15"),
         ] {
             let o = run(&t, &[], name, &[]);
-            trapped(&format!("{who}/{name}"), &o, &format!("#PF ec={ec}"), None);
+            assert_trapped(&format!("{who}/{name}"), &o, &format!("#PF ec={ec}"), None);
         }
     }
 }
@@ -188,13 +120,13 @@ fn w_xor_x_holds_on_every_tender() {
 fn stack_overflow_faults_on_the_guard_and_heap_is_bounded() {
     for (who, t) in tenders() {
         let o = run(&t, &[], "stack_overflow", &["200"]);
-        success(who, &o);
+        assert_success(who, &o);
         // Endless recursion: a write fault below the stack (the guard),
         // before the stack reaches the heap's canary.
         let o = run(&t, &[], "stack_overflow", &[]);
-        trapped(who, &o, "#PF ec=0x6", None);
+        assert_trapped(who, &o, "#PF ec=0x6", None);
         let o = run(&t, &[], "heap_exhaust", &[]);
-        success(who, &o);
+        assert_success(who, &o);
         assert!(o.stdout.contains("heap exhausted after "), "{}", o.dump());
         let o = run(&t, &[], "abort", &[]);
         assert_eq!(o.status, 255, "{who}: {}", o.dump());
@@ -212,13 +144,7 @@ fn too_little_memory_is_one_line_and_255() {
     // 2 MiB; with 4 MiB it runs.
     for (who, t) in tenders() {
         let o = run(&t, &[], "bigbss", &[]);
-        assert_eq!(o.status, 255, "{who}: {}", o.dump());
-        let aborts: Vec<&str> = o
-            .stdout
-            .lines()
-            .filter(|l| l.starts_with("Solo5: ABORT"))
-            .collect();
-        assert_eq!(aborts, ["Solo5: ABORT: Not enough memory"], "{}", o.dump());
+        assert_out_of_memory(who, &o);
         let o = run_cmd(Command::new(&t).arg("--mem=4").arg(g("bigbss")), LIMIT);
         assert_eq!(o.status, 0, "{who}: {}", o.dump());
     }
@@ -230,9 +156,9 @@ fn blk_reads_and_writes_with_both_sector_sizes() {
     for (who, t) in tenders() {
         let img = tmp.file(&format!("{who}.img"), &vec![0u8; 4 << 20]);
         let dev = format!("--block:storage={}", img.display());
-        success(who, &run(&t, &[&dev], "blk", &[]));
+        assert_success(who, &run(&t, &[&dev], "blk", &[]));
         let o = run(&t, &[&dev, "--block-sector-size:storage=4096"], "blk", &[]);
-        success(&format!("{who}, 4096"), &o);
+        assert_success(&format!("{who}, 4096"), &o);
         // What the guest wrote is on the host file.
         let bytes = std::fs::read(&img).expect("read image");
         assert!(bytes.iter().any(|&b| b != 0), "{who}: image untouched");
@@ -249,7 +175,7 @@ fn mft_maxdevices_attaches_63_block_devices() {
         opts.push(format!("--block:storage{i}={}", f.display()));
     }
     let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
-    success("mft_maxdevices", &run(&t, &opts, "mft_maxdevices", &[]));
+    assert_success("mft_maxdevices", &run(&t, &opts, "mft_maxdevices", &[]));
 }
 
 #[test]
@@ -260,20 +186,7 @@ fn net_answers_a_ping_flood() {
     for (who, t) in tenders() {
         let ns = Netns::new();
         ns.tap("tap0", "10.0.0.1/24", 1500);
-        let mut r = Running::spawn(
-            ns.command(&t)
-                .arg(MEM)
-                .arg("--net:service0=tap0")
-                .arg("--")
-                .arg(g("net"))
-                .arg("limit"),
-        );
-        assert!(
-            r.wait_for("Serving ping on 10.0.0.2", Duration::from_secs(10)),
-            "{who}: never served: {}\n{}",
-            r.stdout(),
-            r.stderr()
-        );
+        let r = spawn_serving(who, &ns, &t, &g("net"), &["limit"]);
         let start = std::time::Instant::now();
         let p = ns
             .ping(&["-f", "-q", "-c", "100000", "-w", "140", "10.0.0.2"])
@@ -283,7 +196,7 @@ fn net_answers_a_ping_flood() {
         assert_eq!(s.transmitted, 100_000, "{who}: {}", p.dump());
         assert!(s.received * 1000 >= 100_000 * 999, "{who}: {}", p.dump());
         let o = r.finish(Duration::from_secs(20));
-        success(who, &o);
+        assert_success(who, &o);
         assert!(o.stdout.contains("Limit reached, exiting"), "{}", o.dump());
         eprintln!("{who}: hvt net: 100000 pings in {took:.2?}");
     }

@@ -7,35 +7,12 @@
 //! Tests that need /dev/kvm skip with a message where it is absent; tests
 //! that need the fixtures skip where ../shared/upstream-solo5 is absent.
 
-use solo5_e2e::{is_root, root, run_cmd, Outcome, Running, TempDir};
+use solo5_e2e::hvt::{fixtures, have_kvm, hvt, LIMIT};
+use solo5_e2e::{is_root, run_cmd, Outcome, Running, TempDir};
 use std::os::fd::FromRawFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-const LIMIT: Duration = Duration::from_secs(60);
-
-fn hvt() -> PathBuf {
-    solo5_e2e::bin("solo5-hvt")
-}
-
-fn fixtures() -> Option<PathBuf> {
-    let p = root().join("../shared/upstream-solo5");
-    if p.join("hvt").is_dir() {
-        Some(p)
-    } else {
-        eprintln!("SKIP: {} is absent", p.display());
-        None
-    }
-}
-
-fn have_kvm() -> bool {
-    let ok = Path::new("/dev/kvm").exists();
-    if !ok {
-        eprintln!("SKIP: /dev/kvm is absent");
-    }
-    ok
-}
 
 /// Fixtures and KVM, or a reason printed and None.
 fn setup() -> Option<PathBuf> {

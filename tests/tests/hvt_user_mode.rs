@@ -10,63 +10,22 @@
 //! Tests skip with a message where /dev/kvm, upstream's binaries or ping
 //! are absent.
 
-use solo5_e2e::{
-    guest, ping_stats, root, run_cmd, skip_unless_ping, Netns, Outcome, Running, TempDir,
+use solo5_e2e::hvt::{
+    assert_out_of_memory, assert_success, assert_trapped, ours, run_at, spawn_serving,
+    upstream_hvt, upstream_tool, LIMIT,
 };
+use solo5_e2e::{guest, ping_stats, run_cmd, skip_unless_ping, Netns, Outcome, TempDir};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-const LIMIT: Duration = Duration::from_secs(60);
 const CPL3: &str =
     "\nSolo5: hvt: entered at CPL3 (tender-owned page tables, descriptor tables, traps)\n";
 const CPL0: &str =
     "\nSolo5: hvt: entered at CPL0 (own page tables, descriptor tables, traps), running at CPL3\n";
 
-fn ours() -> Option<PathBuf> {
-    if !Path::new("/dev/kvm").exists() {
-        eprintln!("SKIP: /dev/kvm is absent");
-        return None;
-    }
-    Some(solo5_e2e::bin("solo5-hvt"))
-}
-
-fn upstream_tool(name: &str) -> Option<PathBuf> {
-    let p = root().join("../shared/upstream-solo5/bin").join(name);
-    if !p.exists() {
-        eprintln!("SKIP (upstream's {name}): {} is absent", p.display());
-        return None;
-    }
-    Some(p)
-}
-
-/// Upstream's tender, where it and /dev/kvm are present and it runs here.
-fn upstream() -> Option<PathBuf> {
-    ours()?;
-    let up = upstream_tool("solo5-hvt")?;
-    let o = run_cmd(Command::new(&up).arg("--version"), LIMIT);
-    if o.status != 0 {
-        eprintln!("SKIP (upstream's tender): it cannot run here: {}", o.dump());
-        return None;
-    }
-    Some(up)
-}
-
 fn g(name: &str) -> PathBuf {
     guest("hvt", name)
-}
-
-/// `TENDER --mem=MIB OPTS -- KERNEL ARGS`.
-fn run_at(t: &Path, mib: u32, opts: &[&str], kernel: &Path, args: &[&str]) -> Outcome {
-    run_cmd(
-        Command::new(t)
-            .arg(format!("--mem={mib}"))
-            .args(opts)
-            .arg("--")
-            .arg(kernel)
-            .args(args),
-        LIMIT,
-    )
 }
 
 fn run(t: &Path, opts: &[&str], name: &str, args: &[&str]) -> Outcome {
@@ -79,56 +38,20 @@ fn at_cpl3(what: &str, o: &Outcome) {
     assert!(!o.stderr.contains("solo5-hvt:"), "{what}: {}", o.dump());
 }
 
-fn success(what: &str, o: &Outcome) {
-    assert_eq!(o.status, 0, "{what}: {}", o.dump());
-    assert!(o.stdout.contains("\nSUCCESS\n"), "{what}: {}", o.dump());
-    assert!(
-        o.stdout.contains("Solo5: solo5_exit(0) called"),
-        "{what}: {}",
-        o.dump()
-    );
-}
-
-/// Status 255, upstream's trap lines (`type=TY ec=EC`, and `cr2=CR2` when
-/// given) and the abort line, nothing else from the tender.
-fn trapped(what: &str, o: &Outcome, ty_ec: &str, cr2: Option<&str>) {
-    assert_eq!(o.status, 255, "{what}: {}", o.dump());
-    assert!(
-        o.stdout
-            .contains(&format!("\nSolo5: trap: type={ty_ec} rip=0x")),
-        "{what}: {}",
-        o.dump()
-    );
-    if let Some(cr2) = cr2 {
-        assert!(
-            o.stdout.contains(&format!("\nSolo5: trap: cr2={cr2}\n")),
-            "{what}: {}",
-            o.dump()
-        );
-    }
-    assert!(
-        o.stdout.ends_with("\nSolo5: ABORT: Fatal trap\n"),
-        "{what}: {}",
-        o.dump()
-    );
-    assert!(!o.stdout.contains("FAILURE"), "{what}: {}", o.dump());
-    assert!(!o.stdout.contains("SUCCESS"), "{what}: {}", o.dump());
-}
-
 #[test]
 fn succeeding_guests_run_at_cpl3_fpu_included() {
     let Some(t) = ours() else { return };
     let o = run(&t, &[], "hello", &["Hello_Solo5"]);
-    success("hello", &o);
+    assert_success("hello", &o);
     at_cpl3("hello", &o);
     assert!(o.stdout.contains("Command line is: 'Hello_Solo5'"));
     for name in ["globals", "tls", "fpu", "time", "heap_exhaust"] {
         let o = run(&t, &[], name, &[]);
-        success(name, &o);
+        assert_success(name, &o);
         at_cpl3(name, &o);
     }
     let o = run(&t, &[], "stack_overflow", &["200"]);
-    success("stack_overflow 200", &o);
+    assert_success("stack_overflow 200", &o);
     at_cpl3("stack_overflow 200", &o);
     let o = run(&t, &[], "output", &["Output_Solo5"]);
     assert_eq!(o.status, 0, "{}", o.dump());
@@ -170,7 +93,7 @@ fn faults_at_cpl3_are_reported_by_the_tender() {
     ];
     for &(name, args, ty_ec, cr2) in cases {
         let o = run(&t, &[], name, args);
-        trapped(name, &o, ty_ec, cr2);
+        assert_trapped(name, &o, ty_ec, cr2);
         at_cpl3(name, &o);
     }
 }
@@ -179,13 +102,7 @@ fn faults_at_cpl3_are_reported_by_the_tender() {
 fn too_little_memory_at_cpl3() {
     let Some(t) = ours() else { return };
     let o = run(&t, &[], "bigbss", &[]);
-    assert_eq!(o.status, 255, "{}", o.dump());
-    let aborts: Vec<&str> = o
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with("Solo5: ABORT"))
-        .collect();
-    assert_eq!(aborts, ["Solo5: ABORT: Not enough memory"], "{}", o.dump());
+    assert_out_of_memory("bigbss", &o);
     at_cpl3("bigbss", &o);
     let o = run_at(&t, 4, &[], &g("bigbss"), &[]);
     assert_eq!(o.status, 0, "{}", o.dump());
@@ -203,7 +120,7 @@ fn block_devices_at_cpl3() {
         vec![&dev, "--block-sector-size:storage=4096"],
     ] {
         let o = run(&t, &opts, "blk", &[]);
-        success("blk", &o);
+        assert_success("blk", &o);
         at_cpl3("blk", &o);
     }
     let mut opts = Vec::new();
@@ -213,7 +130,7 @@ fn block_devices_at_cpl3() {
     }
     let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
     let o = run(&t, &opts, "mft_maxdevices", &[]);
-    success("mft_maxdevices", &o);
+    assert_success("mft_maxdevices", &o);
     at_cpl3("mft_maxdevices", &o);
 }
 
@@ -253,7 +170,7 @@ fn privileged_operations_trap_and_the_tender_reports_them() {
     let Some(t) = ours() else { return };
     for &(op, ty_ec, cr2) in PRIVOPS {
         let o = run(&t, &[], "privop", &[op]);
-        trapped(op, &o, ty_ec, cr2);
+        assert_trapped(op, &o, ty_ec, cr2);
         at_cpl3(op, &o);
         assert!(
             o.stdout.contains(&format!("\nprivop: {op}\n")),
@@ -270,12 +187,12 @@ fn privileged_operations_trap_and_the_tender_reports_them() {
 
 #[test]
 fn upstreams_tender_enters_the_same_binaries_at_cpl0() {
-    let Some(up) = upstream() else { return };
+    let Some(up) = upstream_hvt() else { return };
     let o = run(&up, &[], "hello", &["Hello_Solo5"]);
-    success("hello", &o);
+    assert_success("hello", &o);
     assert!(o.stdout.contains(CPL0), "{}", o.dump());
     let o = run(&up, &[], "fpu", &[]);
-    success("fpu", &o);
+    assert_success("fpu", &o);
     assert!(o.stdout.contains(CPL0), "{}", o.dump());
     // The privileged operations trap there too, through the guest's own
     // handler. Where the guest's CPL0 set-up differs: no UMIP (sgdt
@@ -288,9 +205,9 @@ fn upstreams_tender_enters_the_same_binaries_at_cpl0() {
                 assert_eq!(o.status, 1, "{op}: {}", o.dump());
                 assert!(o.stdout.contains(&format!("FAILURE: {op} did not trap")));
             }
-            "read-gdt" => trapped(op, &o, "#PF ec=0x4", cr2),
-            "write-gdt" => trapped(op, &o, "#PF ec=0x6", cr2),
-            _ => trapped(op, &o, ty_ec, cr2),
+            "read-gdt" => assert_trapped(op, &o, "#PF ec=0x4", cr2),
+            "write-gdt" => assert_trapped(op, &o, "#PF ec=0x6", cr2),
+            _ => assert_trapped(op, &o, ty_ec, cr2),
         }
         assert!(o.stdout.contains(CPL0), "{op}: {}", o.dump());
     }
@@ -350,7 +267,7 @@ fn the_note_changes_nothing_for_upstreams_tools() {
         );
         assert!(a.stdout.contains("\"target\": \"hvt\""), "{}", a.dump());
     }
-    let Some(up) = upstream() else { return };
+    let Some(up) = upstream_hvt() else { return };
     // Same output, byte for byte, with and without the note.
     for (name, args) in [("hello", &["Hello_Solo5"][..]), ("exception", &[][..])] {
         let plain = without_note(&tmp, name);
@@ -362,7 +279,7 @@ fn the_note_changes_nothing_for_upstreams_tools() {
     // Without the note, our tender enters it at CPL0 too.
     let Some(t) = ours() else { return };
     let o = run_at(&t, 2, &[], &plain, &["Hello_Solo5"]);
-    success("hello without the note", &o);
+    assert_success("hello without the note", &o);
     assert!(o.stdout.contains(CPL0), "{}", o.dump());
 }
 
@@ -374,20 +291,7 @@ fn net_answers_pings_at_cpl3() {
     let Some(t) = ours() else { return };
     let ns = Netns::with_prefix("h12u");
     ns.tap("tap0", "10.0.0.1/24", 1500);
-    let mut r = Running::spawn(
-        ns.command(&t)
-            .arg("--mem=2")
-            .arg("--net:service0=tap0")
-            .arg("--")
-            .arg(g("net"))
-            .arg("limit"),
-    );
-    assert!(
-        r.wait_for("Serving ping on 10.0.0.2", Duration::from_secs(10)),
-        "never served: {}\n{}",
-        r.stdout(),
-        r.stderr()
-    );
+    let r = spawn_serving("net", &ns, &t, &g("net"), &["limit"]);
     let p = ns
         .ping(&["-f", "-q", "-c", "100000", "-w", "140", "10.0.0.2"])
         .finish(Duration::from_secs(150));
@@ -395,25 +299,13 @@ fn net_answers_pings_at_cpl3() {
     assert_eq!(s.transmitted, 100_000, "{}", p.dump());
     assert!(s.received * 1000 >= 100_000 * 999, "{}", p.dump());
     let o = r.finish(Duration::from_secs(20));
-    success("net", &o);
+    assert_success("net", &o);
     at_cpl3("net", &o);
 
     // net_mtu: a maximum-size echo request at MTU 9000 goes through.
     let ns = Netns::with_prefix("h12u");
     ns.tap("tap0", "10.0.0.1/24", 9000);
-    let mut r = Running::spawn(
-        ns.command(&t)
-            .arg("--mem=2")
-            .arg("--net:service0=tap0")
-            .arg("--")
-            .arg(g("net_mtu")),
-    );
-    assert!(
-        r.wait_for("Serving ping on 10.0.0.2", Duration::from_secs(10)),
-        "net_mtu never served: {}\n{}",
-        r.stdout(),
-        r.stderr()
-    );
+    let r = spawn_serving("net_mtu", &ns, &t, &g("net_mtu"), &[]);
     let p = ns
         .ping(&["-c", "1", "-W", "5", "-M", "do", "-s", "8972", "10.0.0.2"])
         .finish(Duration::from_secs(15));
@@ -423,7 +315,7 @@ fn net_answers_pings_at_cpl3() {
         p.dump()
     );
     let o = r.finish(Duration::from_secs(10));
-    success("net_mtu", &o);
+    assert_success("net_mtu", &o);
     at_cpl3("net_mtu", &o);
     assert!(o.stdout.contains("\nMTU is 9000\n"), "{}", o.dump());
     assert!(

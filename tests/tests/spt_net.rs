@@ -32,13 +32,7 @@ fn tender(ns: &Netns, opts: &[&str], g: &Path, args: &[&str]) -> Running {
 /// Wait until `t` prints `text`; panics with its output if it does not
 /// within 10 seconds.
 fn until(what: &str, t: &mut Running, text: &str) {
-    assert!(
-        t.wait_for(text, Duration::from_secs(10)),
-        "{what}: never printed {text:?}; exit status {:?}\n--- stdout\n{}--- stderr\n{}",
-        t.exit_status(),
-        t.stdout(),
-        t.stderr()
-    );
+    t.expect_output(what, text, Duration::from_secs(10));
 }
 
 /// Run ping with `args` inside `ns` (at most `limit`) and return its

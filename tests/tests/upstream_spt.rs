@@ -342,13 +342,7 @@ fn start(ns: &Netns, dir: &Path, opts: &[&str], name: &str, a: &[&str]) -> Runni
 /// Wait until the guest serves `text`; panics with its output if it does
 /// not within 10 seconds.
 fn until(what: &str, t: &mut Running, text: &str) {
-    assert!(
-        t.wait_for(text, Duration::from_secs(10)),
-        "{what}: never printed {text:?}; exit status {:?}\n--- stdout\n{}--- stderr\n{}",
-        t.exit_status(),
-        t.stdout(),
-        t.stderr()
-    );
+    t.expect_output(what, text, Duration::from_secs(10));
 }
 
 /// `ping -fq -c COUNT [EXTRA] IP` inside `ns`, in the background.

@@ -22,6 +22,7 @@ use args::{Args, Template};
 use solo5_abi::mft::kind;
 use solo5_tender::cmdline::{self, CmdlineError};
 use solo5_tender::devices::block::{self, BlockError};
+use solo5_tender::devices::netif;
 use solo5_tender::notes::{self, NoteError};
 use std::ffi::OsString;
 use std::io;
@@ -141,12 +142,12 @@ fn attach(name: &str, u: Uplink, want: args::Wiring) -> Result<Attached, RunErro
     let (mode, _stale) =
         wiring::prepare(&u.name, u.index, want).map_err(|e| RunError::Wiring(name.into(), e))?;
     let (tap_fd, tap) =
-        sys::tap_create(wiring::TAP_TEMPLATE).map_err(|e| RunError::Tap(name.into(), e))?;
+        netif::tap_create(wiring::TAP_TEMPLATE).map_err(|e| RunError::Tap(name.into(), e))?;
     let setup = |e| RunError::TapSetup(name.into(), tap.clone(), e);
-    sys::set_mtu(&tap, u.mtu).map_err(setup)?;
-    sys::set_up(&tap).map_err(setup)?;
+    netif::set_mtu(&tap, u.mtu).map_err(setup)?;
+    netif::set_up(&tap).map_err(setup)?;
     let tap_index =
-        sys::if_index(&tap).ok_or_else(|| setup(io::Error::from_raw_os_error(libc::ENODEV)))?;
+        netif::if_index(&tap).ok_or_else(|| setup(io::Error::from_raw_os_error(libc::ENODEV)))?;
     let links = wiring::wire(mode, (&u.name, u.index), (&tap, tap_index)).map_err(|e| {
         if mode == Mode::Mirred {
             wiring::unwire_mirred(u.index, tap_index);
@@ -181,7 +182,7 @@ pub fn run(a: Args) -> RunError {
     };
     for d in &attached {
         if d.mode == Mode::Mirred {
-            if let Some(i) = sys::if_index(&d.tap) {
+            if let Some(i) = netif::if_index(&d.tap) {
                 wiring::unwire_mirred(d.uplink.index, i);
             }
         }

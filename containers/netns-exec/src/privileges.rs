@@ -1,9 +1,10 @@
 //! Becoming the unprivileged user the tender runs as: bounding set
 //! emptied while we still may, then uid/gid, then every other capability
-//! set emptied, then no_new_privs.
+//! set emptied (as the tenders empty them), then no_new_privs.
 
 use crate::sys;
 use caps::CapSet;
+use solo5_tender::privileges::{clear_sets, DropCapsError, SETS};
 use std::io;
 use thiserror::Error;
 
@@ -30,17 +31,9 @@ pub enum DropError {
 pub fn drop_all(uid: u32, gid: u32) -> Result<(), DropError> {
     caps::clear(None, CapSet::Bounding).map_err(|e| DropError::Caps("bounding", e))?;
     sys::set_ids(uid, gid).map_err(|e| DropError::Ids(uid, gid, e))?;
-    let sets = [
-        (CapSet::Ambient, "ambient"),
-        (CapSet::Inheritable, "inheritable"),
-        (CapSet::Effective, "effective"),
-        (CapSet::Permitted, "permitted"),
-    ];
-    for (set, name) in sets {
-        caps::clear(None, set).map_err(|e| DropError::Caps(name, e))?;
-    }
+    clear_sets().map_err(|DropCapsError(name, e)| DropError::Caps(name, e))?;
     sys::set_no_new_privs().map_err(DropError::NoNewPrivs)?;
-    for (set, name) in sets.into_iter().chain([(CapSet::Bounding, "bounding")]) {
+    for (set, name) in SETS.into_iter().chain([(CapSet::Bounding, "bounding")]) {
         if !caps::read(None, set)
             .map_err(|e| DropError::Caps(name, e))?
             .is_empty()

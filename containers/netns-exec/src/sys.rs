@@ -1,14 +1,10 @@
-//! Raw system calls and ioctls, with safe wrappers: netlink sockets,
-//! `bpf(2)`, `/dev/net/tun`, interface ioctls, credentials. The only
-//! `unsafe` of the crate lives here.
+//! Raw system calls, with safe wrappers: netlink sockets, `bpf(2)`,
+//! descriptor flags, credentials. The only `unsafe` of the crate lives
+//! here; taps and interface ioctls are the tender's
+//! (`solo5_tender::devices::netif`).
 
-use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-
-const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
-const IFF_TAP: libc::c_short = 0x0002;
-const IFF_NO_PI: libc::c_short = 0x1000;
 
 fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
     if rc < 0 {
@@ -16,126 +12,6 @@ fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
     } else {
         Ok(rc)
     }
-}
-
-/// An `ifreq` with `name` in `ifr_name`.
-fn ifreq(name: &str) -> io::Result<libc::ifreq> {
-    // SAFETY: ifreq is plain old data; all zeroes is a valid value.
-    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
-    if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains('\0') {
-        return Err(io::Error::from_raw_os_error(libc::EINVAL));
-    }
-    for (d, s) in ifr.ifr_name.iter_mut().zip(name.bytes()) {
-        *d = s as libc::c_char;
-    }
-    Ok(ifr)
-}
-
-fn ifr_name(ifr: &libc::ifreq) -> String {
-    let bytes: Vec<u8> = ifr
-        .ifr_name
-        .iter()
-        .take_while(|&&c| c != 0)
-        .map(|&c| c as u8)
-        .collect();
-    String::from_utf8_lossy(&bytes).into_owned()
-}
-
-/// Create a tap from the name template `template` (containing `%d`: the
-/// kernel picks the first free number, so two callers never collide),
-/// `IFF_TAP | IFF_NO_PI`, not persistent: it goes away with the last
-/// descriptor. Returns the descriptor (close-on-exec) and the name.
-pub fn tap_create(template: &str) -> io::Result<(OwnedFd, String)> {
-    let mut ifr = ifreq(template)?;
-    ifr.ifr_ifru.ifru_flags = IFF_TAP | IFF_NO_PI;
-    // SAFETY: a constant NUL-terminated path; the result is checked.
-    let fd =
-        check(unsafe { libc::open(c"/dev/net/tun".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) })?;
-    // SAFETY: fd was just opened by us and is owned by nobody else.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: TUNSETIFF reads and writes one ifreq, which ifr is.
-    check(unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF, &mut ifr) })?;
-    Ok((fd, ifr_name(&ifr)))
-}
-
-/// A datagram socket for interface ioctls.
-fn ioctl_socket() -> io::Result<OwnedFd> {
-    // SAFETY: socket(2) with constant arguments; the result is checked.
-    let fd =
-        check(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
-    // SAFETY: fd was just created by us.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// Run the interface ioctl `req` on `ifr`.
-fn if_ioctl(req: libc::c_ulong, ifr: &mut libc::ifreq) -> io::Result<()> {
-    let s = ioctl_socket()?;
-    // SAFETY: every SIOC[GS]IF* request used here reads or writes one
-    // ifreq, which ifr is.
-    check(unsafe { libc::ioctl(s.as_raw_fd(), req, ifr as *mut libc::ifreq) })?;
-    Ok(())
-}
-
-/// MTU of interface `name`.
-pub fn if_mtu(name: &str) -> io::Result<u32> {
-    let mut ifr = ifreq(name)?;
-    if_ioctl(libc::SIOCGIFMTU, &mut ifr)?;
-    // SAFETY: SIOCGIFMTU filled in ifru_mtu.
-    Ok(unsafe { ifr.ifr_ifru.ifru_mtu } as u32)
-}
-
-/// Set the MTU of interface `name`.
-pub fn set_mtu(name: &str, mtu: u32) -> io::Result<()> {
-    let mut ifr = ifreq(name)?;
-    ifr.ifr_ifru.ifru_mtu = mtu as libc::c_int;
-    if_ioctl(libc::SIOCSIFMTU, &mut ifr)
-}
-
-/// Bring interface `name` up.
-pub fn set_up(name: &str) -> io::Result<()> {
-    let mut ifr = ifreq(name)?;
-    if_ioctl(libc::SIOCGIFFLAGS, &mut ifr)?;
-    // SAFETY: SIOCGIFFLAGS filled in ifru_flags.
-    let flags = unsafe { ifr.ifr_ifru.ifru_flags };
-    ifr.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
-    if_ioctl(libc::SIOCSIFFLAGS, &mut ifr)
-}
-
-/// Hardware (MAC) address of interface `name`.
-pub fn if_hwaddr(name: &str) -> io::Result<[u8; 6]> {
-    let mut ifr = ifreq(name)?;
-    if_ioctl(libc::SIOCGIFHWADDR, &mut ifr)?;
-    // SAFETY: SIOCGIFHWADDR filled in ifru_hwaddr.
-    let sa = unsafe { ifr.ifr_ifru.ifru_hwaddr };
-    let mut mac = [0u8; 6];
-    for (m, &b) in mac.iter_mut().zip(sa.sa_data.iter()) {
-        *m = b as u8;
-    }
-    Ok(mac)
-}
-
-/// Index of interface `name`, if it exists.
-pub fn if_index(name: &str) -> Option<u32> {
-    let c = CString::new(name).ok()?;
-    // SAFETY: c is a valid NUL-terminated string.
-    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    (i != 0).then_some(i)
-}
-
-/// Name of the interface with index `index`, if it exists.
-pub fn if_name(index: u32) -> Option<String> {
-    let mut buf = [0 as libc::c_char; libc::IFNAMSIZ];
-    // SAFETY: buf has IFNAMSIZ bytes, as if_indextoname requires.
-    let p = unsafe { libc::if_indextoname(index, buf.as_mut_ptr()) };
-    if p.is_null() {
-        return None;
-    }
-    let bytes: Vec<u8> = buf
-        .iter()
-        .take_while(|&&c| c != 0)
-        .map(|&c| c as u8)
-        .collect();
-    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Clear close-on-exec on `fd`, so that the tender inherits it.
@@ -213,12 +89,12 @@ impl NetlinkSocket {
     }
 }
 
-/// `bpf(cmd, attr, size)`, for the commands that return a descriptor.
+/// `bpf(cmd, attr, size)`: its non-negative result.
 ///
 /// # Safety
 /// `attr` must be the attribute structure the kernel expects for `cmd`,
 /// with every pointer in it valid for what the command reads or writes.
-pub unsafe fn bpf_fd<T>(cmd: libc::c_int, attr: &mut T) -> io::Result<OwnedFd> {
+unsafe fn bpf<T>(cmd: libc::c_int, attr: &mut T) -> io::Result<libc::c_long> {
     // SAFETY: the caller vouches for attr; size is that of *attr.
     let rc = unsafe {
         libc::syscall(
@@ -231,29 +107,28 @@ pub unsafe fn bpf_fd<T>(cmd: libc::c_int, attr: &mut T) -> io::Result<OwnedFd> {
     if rc < 0 {
         return Err(io::Error::last_os_error());
     }
+    Ok(rc)
+}
+
+/// `bpf(cmd, attr, size)`, for the commands that return a descriptor.
+///
+/// # Safety
+/// As [`bpf`].
+pub unsafe fn bpf_fd<T>(cmd: libc::c_int, attr: &mut T) -> io::Result<OwnedFd> {
+    // SAFETY: the caller vouches for attr.
+    let fd = unsafe { bpf(cmd, attr) }?;
     // SAFETY: on success these commands return a new descriptor that is
     // ours.
-    Ok(unsafe { OwnedFd::from_raw_fd(rc as libc::c_int) })
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
 }
 
 /// `bpf(cmd, attr, size)`, for the commands that return a count.
 ///
 /// # Safety
-/// As [`bpf_fd`].
+/// As [`bpf`].
 pub unsafe fn bpf_call<T>(cmd: libc::c_int, attr: &mut T) -> io::Result<()> {
-    // SAFETY: the caller vouches for attr; size is that of *attr.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            cmd,
-            attr as *mut T,
-            std::mem::size_of::<T>() as libc::c_uint,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    // SAFETY: the caller vouches for attr.
+    unsafe { bpf(cmd, attr) }.map(|_| ())
 }
 
 /// Become `uid`:`gid` with no supplementary groups (real, effective and
@@ -273,26 +148,4 @@ pub fn set_no_new_privs() -> io::Result<()> {
     // SAFETY: PR_SET_NO_NEW_PRIVS takes plain integer arguments.
     check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })?;
     Ok(())
-}
-
-/// Indexes of every interface in this network namespace.
-pub fn interfaces() -> io::Result<Vec<u32>> {
-    // SAFETY: if_nameindex has no preconditions; its result is checked
-    // and freed below.
-    let list = unsafe { libc::if_nameindex() };
-    if list.is_null() {
-        return Err(io::Error::last_os_error());
-    }
-    let mut out = Vec::new();
-    let mut p = list;
-    // SAFETY: the array ends with an entry whose index is 0; p stays
-    // inside it; it is freed once, after the walk.
-    unsafe {
-        while (*p).if_index != 0 {
-            out.push((*p).if_index);
-            p = p.add(1);
-        }
-        libc::if_freenameindex(list);
-    }
-    Ok(out)
 }

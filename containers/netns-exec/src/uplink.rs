@@ -3,7 +3,7 @@
 //! prefix and gateway, all read in the current network namespace.
 
 use crate::netlink::{self, Ipv4Net, NetlinkError};
-use crate::sys;
+use solo5_tender::devices::netif;
 use std::io;
 use std::net::Ipv4Addr;
 use thiserror::Error;
@@ -93,10 +93,10 @@ pub fn default_route() -> Result<Option<DefaultRoute>, UplinkError> {
 
 /// Read interface `name`; `route` is the namespace's default route.
 pub fn read(name: &str, route: Option<&DefaultRoute>) -> Result<Uplink, UplinkError> {
-    let index = sys::if_index(name).ok_or_else(|| UplinkError::NoSuchInterface(name.into()))?;
+    let index = netif::if_index(name).ok_or_else(|| UplinkError::NoSuchInterface(name.into()))?;
     let q = |what, e| UplinkError::Query(name.into(), what, e);
-    let mtu = sys::if_mtu(name).map_err(|e| q("MTU", e))?;
-    let mac = sys::if_hwaddr(name).map_err(|e| q("MAC address", e))?;
+    let mtu = netif::if_mtu(name).map_err(|e| q("MTU", e))?;
+    let mac = netif::if_hwaddr(name).map_err(|e| q("MAC address", e))?;
     let ipv4 = netlink::ipv4_addrs(index)
         .map_err(|e| UplinkError::Addresses(name.into(), e))?
         .into_iter()

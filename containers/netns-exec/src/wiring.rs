@@ -16,7 +16,7 @@
 use crate::args::Wiring;
 use crate::bpf;
 use crate::netlink::{self, NetlinkError};
-use crate::sys;
+use solo5_tender::devices::netif;
 use std::io;
 use std::os::fd::OwnedFd;
 use thiserror::Error;
@@ -61,7 +61,7 @@ pub enum Mode {
 
 /// Whether interface `index` is a live tap of ours.
 fn is_our_tap(index: u32) -> bool {
-    sys::if_name(index).is_some_and(|n| n.starts_with(TAP_PREFIX))
+    netif::if_name(index).is_some_and(|n| n.starts_with(TAP_PREFIX))
 }
 
 /// Remove our mirred filters on `uplink` whose tap is gone; refuse when
@@ -72,7 +72,7 @@ fn clean_mirred(uplink: &str, index: u32) -> Result<usize, WiringError> {
     let mut removed = 0;
     for f in ours {
         if is_our_tap(f.target) {
-            let tap = sys::if_name(f.target).unwrap_or_default();
+            let tap = netif::if_name(f.target).unwrap_or_default();
             return Err(WiringError::Busy(
                 uplink.into(),
                 format!("tc mirred to {tap}"),
@@ -151,8 +151,8 @@ pub fn unwire_mirred(uplink: u32, tap: u32) {
 /// Returns how many were removed. For `solo5-runc delete`.
 pub fn clean_namespace() -> Result<usize, WiringError> {
     let mut removed = 0;
-    for index in sys::interfaces().unwrap_or_default() {
-        let name = sys::if_name(index).unwrap_or_default();
+    for index in netif::interfaces().unwrap_or_default() {
+        let name = netif::if_name(index).unwrap_or_default();
         let ours = netlink::our_mirred_filters(index)
             .map_err(|e| WiringError::Inspect(name.clone(), e))?;
         for f in ours.into_iter().filter(|f| !is_our_tap(f.target)) {

@@ -9,6 +9,10 @@
 //! module included) runs at CPL3, and hypercalls are made from CPL3; the
 //! TSS's I/O permission bitmap opens exactly the hypercall ports.
 //!
+//! Net I/O goes through the shared net ring when the tender offers it
+//! (`hvt_net.rs`, `hvt_ring.rs`, HVT.md section 7), else through the
+//! NET_READ and NET_WRITE hypercalls.
+//!
 //! Time: monotonic time is the TSC scaled by `cpu_cycle_freq` from the
 //! boot info (the only frequency source the ABI gives), counted from the
 //! first reading at startup; wall time is the WALLTIME hypercall.
@@ -20,7 +24,7 @@ use solo5_abi::mft::Entry;
 use solo5_abi::note::{target, version};
 use solo5_abi::result;
 
-use super::hvt_cpu;
+use super::{hvt_cpu, hvt_net, hvt_ring};
 use super::{manifest_at, Boot};
 
 /// ABI1 note target of this flavor.
@@ -30,7 +34,7 @@ pub(crate) const ABI_VERSION: u32 = version::HVT;
 
 /// `struct hvt_boot_info` (HVT.md section 4): what the tender writes at
 /// the address in rdi. Offsets 40.. exist since v0.11 and are zero when
-/// the tender offers no net ring; this guest uses the plain hypercalls.
+/// the tender offers no net ring.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub(crate) struct BootInfo {
@@ -176,6 +180,10 @@ pub(crate) unsafe fn init(arg: *const c_void) -> Result<Boot, &'static str> {
     TSC_BASE.store(rdtsc(), Ordering::Relaxed);
     // SAFETY: the tender copies the manifest right after the boot info.
     let mft = unsafe { manifest_at(bi.mft, None) }?;
+    // The ring where section 7 puts it, as `_start` maps it at CPL0.
+    if bi.host_features & hvt_ring::FEATURE_RING_IO != 0 && bi.net_ring == bi.mem_size {
+        hvt_net::offer(bi.net_ring);
+    }
     let mut boot = Boot::new(bi.mem_size, bi.kernel_end, bi.cmdline, mft);
     // At CPL3 from the start, the tender's stack is at the top of memory
     // (the spt layout, with the guard of our stack note); otherwise
@@ -229,21 +237,41 @@ pub(crate) fn clock_wall() -> u64 {
 }
 
 pub(crate) fn yield_until(deadline: u64) -> u64 {
-    let now = clock_monotonic();
+    if let Some(set) = hvt_net::yield_spin(deadline, clock_monotonic) {
+        return set;
+    }
+    poll(deadline.saturating_sub(clock_monotonic()))
+}
+
+/// The POLL hypercall: sleeps up to `timeout_nsecs` in the tender, until a
+/// net device is readable; the set of readable devices.
+pub(crate) fn poll(timeout_nsecs: u64) -> u64 {
     let mut a = Poll {
-        timeout_nsecs: deadline.saturating_sub(now),
+        timeout_nsecs,
         ..Poll::default()
     };
     hypercall(nr::POLL, &mut a);
     a.ready_set
 }
 
-/// The line the banner adds on hvt: how the guest was entered.
+/// The lines the banner adds on hvt: how the guest was entered, and
+/// whether net I/O goes through the ring.
 pub(crate) fn entry_line() -> &'static str {
-    if hvt_cpu::entered_at_cpl3() {
-        "Solo5: hvt: entered at CPL3 (tender-owned page tables, descriptor tables, traps)\n"
-    } else {
-        "Solo5: hvt: entered at CPL0 (own page tables, descriptor tables, traps), running at CPL3\n"
+    match (hvt_cpu::entered_at_cpl3(), hvt_net::in_use()) {
+        (true, false) => {
+            "Solo5: hvt: entered at CPL3 (tender-owned page tables, descriptor tables, traps)\n"
+        }
+        (true, true) => concat!(
+            "Solo5: hvt: entered at CPL3 (tender-owned page tables, descriptor tables, traps)\n",
+            "Solo5: hvt: net I/O through the shared ring\n"
+        ),
+        (false, false) => {
+            "Solo5: hvt: entered at CPL0 (own page tables, descriptor tables, traps), running at CPL3\n"
+        }
+        (false, true) => concat!(
+            "Solo5: hvt: entered at CPL0 (own page tables, descriptor tables, traps), running at CPL3\n",
+            "Solo5: hvt: net I/O through the shared ring\n"
+        ),
     }
 }
 
@@ -258,6 +286,9 @@ pub(crate) fn set_tls_base(base: u64) -> u32 {
 }
 
 pub(crate) fn net_read(handle: u64, _e: &Entry, buf: &mut [u8]) -> Result<usize, u32> {
+    if let Some(r) = hvt_net::read(handle, buf) {
+        return r;
+    }
     let mut a = NetIo {
         handle,
         data: buf.as_mut_ptr() as u64,
@@ -273,6 +304,9 @@ pub(crate) fn net_read(handle: u64, _e: &Entry, buf: &mut [u8]) -> Result<usize,
 }
 
 pub(crate) fn net_write(handle: u64, _e: &Entry, buf: &[u8]) -> u32 {
+    if hvt_net::write(handle, buf) {
+        return result::OK;
+    }
     let mut a = NetIo {
         handle,
         data: buf.as_ptr() as u64,

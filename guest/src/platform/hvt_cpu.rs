@@ -37,13 +37,15 @@
 //!    | guard, [`GUARD_SIZE`] bytes | not present |
 //!    | stack, `__solo5_stack_size` bytes | read-write, no-execute |
 //!    | heap, up to `mem_size` | read-write, no-execute |
-//!    | `mem_size` and above | not present |
+//!    | the net ring, 2 MiB at `mem_size`, when offered (HVT.md section 7) | read-write, no-execute |
+//!    | above | not present |
 //!
 //!    so a stack overflow faults on the guard on every tender, and the
 //!    heap runs from the top of the stack to the end of memory;
 //! 3. enables `wrfsbase` at CPL3 (CR4.FSGSBASE) if CPUID has it, and
 //!    loads its GDT (kernel and user code and data, a TSS whose I/O
-//!    permission bitmap opens the hypercall ports and nothing else), its
+//!    permission bitmap opens the hypercall ports and the net ring's kick
+//!    port and nothing else), its
 //!    IDT (the 32 exception vectors, and vector 0x81: set the FS base, for
 //!    CPUs without `wrfsbase`), then the page tables;
 //! 4. `iretq`s to CPL3 with interrupts off, on the new stack, into
@@ -61,7 +63,7 @@
 //! image's data; a unikernel is one application, so they are not hidden
 //! from it: the CPL split is for speed and W^X, not isolation.
 
-use core::arch::{asm, global_asm};
+use core::arch::asm;
 use core::cell::UnsafeCell;
 
 pub use crate::image::GUARD_SIZE;
@@ -100,7 +102,7 @@ struct Tss {
 }
 
 /// The TSS with `iomap_base` = 104 and a bitmap that allows only the
-/// hypercall ports; `rsp0` is filled in at boot.
+/// hypercall ports and the ring's kick port; `rsp0` is filled in at boot.
 const fn tss() -> Tss {
     let mut bytes = [0u8; TSS_SIZE + IOMAP_SIZE];
     bytes[102] = TSS_SIZE as u8;
@@ -115,6 +117,9 @@ const fn tss() -> Tss {
     // 0x508 itself).
     bytes[TSS_SIZE + 0xa0] = 0x00;
     bytes[TSS_SIZE + 0xa1] = 0xf0;
+    // The net ring's kick (`outl` to 0x600..=0x603, bits 0-3 of byte
+    // 0xc0); written only when the tender offers the ring.
+    bytes[TSS_SIZE + 0xc0] = 0xf0;
     Tss { bytes }
 }
 
@@ -147,9 +152,13 @@ static LAYOUT: Cpu<[u64; 3]> = Cpu(UnsafeCell::new([0; 3]));
 
 // _start: CPL0, rdi = boot info. Registers:
 //   r15 boot info, r14 mem_size, r13 NX bit (or 0), r12 tables (PML4),
-//   r11 page directories (count), r10 page tables (count), r9 tables end,
-//   r8 stack bottom (guard end), rbp stack top (heap start).
-global_asm!(
+//   r11 page directories (count), r10 page tables (count), r9 tables end
+//   (then the end of what is mapped), r8 stack bottom (guard end), rbp
+//   stack top (heap start), rbx the end of what is mapped (until r9).
+// The entry needs the SDK's startup, which host-side unit tests do not
+// build.
+#[cfg(not(test))]
+core::arch::global_asm!(
     ".pushsection .text.solo5_hvt_start,\"ax\",@progbits",
     ".globl _start",
     ".type _start,@function",
@@ -184,11 +193,21 @@ global_asm!(
     "lea rax, [rip + {fsgsbase}]",
     "mov qword ptr [rax], 1",
     "2:",
+    // Mapped: up to mem_size, and the 2 MiB of the net ring above it when
+    // the boot info offers the ring there (host_features bit 0, net_ring
+    // == mem_size: HVT.md section 7).
+    "mov rbx, r14",
+    "test dword ptr [r15 + 40], 1",
+    "jz 2f",
+    "cmp qword ptr [r15 + 48], r14",
+    "jne 2f",
+    "add rbx, 0x200000",
+    "2:",
     // Layout: tables at _end: PML4, PDPT, r11 directories, r10 tables.
     "lea r12, [rip + _end]",
     "add r12, 0xfff",
     "and r12, -0x1000",
-    "mov r11, r14",
+    "mov r11, rbx",
     "add r11, 0x3fffffff",
     "shr r11, 30",
     // Tables cover [0, r10 * 2 MiB): an upper bound of the stack top with
@@ -203,6 +222,7 @@ global_asm!(
     "shl r9, 12",
     "add r9, r12",
     "lea r8, [r9 + {guard}]",
+    "mov r9, rbx",
     "lea rbp, [r8 + rcx]",
     // The stack must end inside memory and inside the tables' reach.
     "cmp rbp, r14",
@@ -226,12 +246,12 @@ global_asm!(
     "inc rcx",
     "cmp rcx, r11",
     "jb 3b",
-    // Directory entries k < mem_size / 2 MiB: a table for k < r10, else a
+    // Directory entries k < r9 / 2 MiB: a table for k < r10, else a
     // 2 MiB page, read-write, no-execute.
     "lea rsi, [r11 + 2]",
     "shl rsi, 12",
     "add rsi, r12",
-    "mov rdx, r14",
+    "mov rdx, r9",
     "shr rdx, 21",
     "xor ecx, ecx",
     "4:",
@@ -261,7 +281,7 @@ global_asm!(
     "xor ebx, ebx",
     "7:",
     "xor eax, eax",
-    "cmp rbx, r14",
+    "cmp rbx, r9",
     "jae 8f",
     "cmp rbx, 0x10000",
     "jb 8f",
@@ -500,6 +520,7 @@ global_asm!(
 );
 
 /// CPL3 entry from `_start`: the SDK's startup.
+#[cfg(not(test))]
 extern "C" fn user_entry(boot_info: *const core::ffi::c_void) -> ! {
     // SAFETY: boot_info is the tender's rdi, passed through unchanged.
     unsafe { crate::start::start(boot_info) }

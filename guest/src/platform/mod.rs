@@ -35,6 +35,15 @@ mod hvt;
 pub(crate) mod hvt_cpu;
 #[cfg(all(feature = "hvt", not(any(feature = "spt", feature = "spt-v2"))))]
 pub(crate) use hvt::*;
+#[cfg(all(feature = "hvt", not(any(feature = "spt", feature = "spt-v2"))))]
+mod hvt_net;
+// The ring's logic is tested on the build host, whatever the flavor.
+#[cfg(any(
+    test,
+    all(feature = "hvt", not(any(feature = "spt", feature = "spt-v2")))
+))]
+#[cfg_attr(test, allow(dead_code))]
+mod hvt_ring;
 
 /// What the tender handed over, in a flavor-independent form.
 pub(crate) struct Boot {

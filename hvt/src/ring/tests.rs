@@ -356,3 +356,14 @@ fn the_thread_sleeps_until_kicked_and_serves_in_order() {
     }
     assert_eq!(got, 2000, "no frame lost");
 }
+
+#[test]
+fn auto_offers_the_ring_to_cpl3_guests_everywhere_and_to_cpl0_ones_off_kvm_pvm() {
+    use crate::RingChoice;
+    for cpl3 in [false, true] {
+        assert!(RingChoice::On.wanted(cpl3));
+        assert!(!RingChoice::Off.wanted(cpl3));
+    }
+    assert!(RingChoice::Auto.wanted(true));
+    assert_eq!(RingChoice::Auto.wanted(false), !crate::on_kvm_pvm());
+}

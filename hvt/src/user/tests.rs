@@ -390,7 +390,7 @@ fn privileged_operations_and_tender_pages_trap() {
 
 /// The same loop entered at CPL0 (upstream's set-up: the tender's kernel
 /// page tables and boot GDT) and at CPL3 (this module's), timed around
-/// `KVM_RUN` (docs/benchmarks-hvt.md; `cargo test --release -p solo5-hvt
+/// `KVM_RUN` (docs/benchmarks.md; `cargo test --release -p solo5-hvt
 /// cpl0_and_cpl3 -- --ignored --nocapture`).
 #[test]
 #[ignore]

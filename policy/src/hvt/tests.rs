@@ -333,7 +333,7 @@ exit_group                                # HALT (solo5_exit, solo5_abort), fata
 read(fd == 5)                             # NET_READ
 write(fd == 5)                            # NET_WRITE
 read(fd == 7)                             # net ring I/O thread (sleeps on the kick eventfd)
-write(fd == 7)                            # HALT (wakes the net ring thread to drain it)
+write(fd == 7)                            # HALT, POLL (wake the net ring thread)
 pread64(fd == 6, offset <= 4095)          # BLOCK_READ
 pwrite64(fd == 6, offset <= 4095)         # BLOCK_WRITE
 ";

@@ -5,6 +5,7 @@
 pub mod block;
 pub mod io;
 pub mod net;
+pub mod netif;
 mod sys;
 
 use crate::cmdline::Options;

@@ -1,7 +1,8 @@
-//! ioctls on tap and block descriptors, with safe wrappers. The only
-//! `unsafe` of device attachment lives here.
+//! ioctls on tap and block descriptors and on network interfaces, with
+//! safe wrappers. The only `unsafe` of device attachment (and of
+//! [`super::netif`]) lives here.
 
-use std::ffi::CStr;
+use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
@@ -34,31 +35,87 @@ fn ifreq(name: &str) -> io::Result<libc::ifreq> {
     Ok(ifr)
 }
 
+/// An interface name from a NUL-terminated `c_char` buffer (the whole
+/// buffer when it holds no NUL).
+fn c_name(buf: &[libc::c_char]) -> String {
+    let bytes: Vec<u8> = buf
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
 /// Index of interface `name`, if it exists.
 pub fn if_index(name: &str) -> Option<u32> {
-    let c = std::ffi::CString::new(name).ok()?;
+    let c = CString::new(name).ok()?;
     // SAFETY: c is a valid NUL-terminated string.
     let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
     (i != 0).then_some(i)
 }
 
-/// Open `/dev/net/tun` and bind it to the existing tap `name`
-/// (`IFF_TAP | IFF_NO_PI`), non-blocking.
-pub fn tap_open(name: &str) -> io::Result<OwnedFd> {
+/// Name of the interface with index `index`, if it exists.
+pub fn if_name(index: u32) -> Option<String> {
+    let mut buf = [0 as libc::c_char; libc::IFNAMSIZ];
+    // SAFETY: buf has IFNAMSIZ bytes, as if_indextoname requires.
+    let p = unsafe { libc::if_indextoname(index, buf.as_mut_ptr()) };
+    (!p.is_null()).then(|| c_name(&buf))
+}
+
+/// Indexes of every interface in this network namespace.
+pub fn interfaces() -> io::Result<Vec<u32>> {
+    // SAFETY: if_nameindex has no preconditions; its result is checked
+    // and freed below.
+    let list = unsafe { libc::if_nameindex() };
+    if list.is_null() {
+        return Err(io::Error::last_os_error());
+    }
+    let mut out = Vec::new();
+    let mut p = list;
+    // SAFETY: the array ends with an entry whose index is 0; p stays
+    // inside it; it is freed once, after the walk.
+    unsafe {
+        while (*p).if_index != 0 {
+            out.push((*p).if_index);
+            p = p.add(1);
+        }
+        libc::if_freenameindex(list);
+    }
+    Ok(out)
+}
+
+/// Open `/dev/net/tun` (close-on-exec, plus `open_flags`) and bind it to
+/// the tap `name` (`IFF_TAP | IFF_NO_PI`); returns the descriptor and the
+/// interface's name as the kernel gave it.
+fn tap_bind(name: &str, open_flags: libc::c_int) -> io::Result<(OwnedFd, String)> {
     let mut ifr = ifreq(name)?;
     ifr.ifr_ifru.ifru_flags = IFF_TAP | IFF_NO_PI;
     // SAFETY: a constant NUL-terminated path; the result is checked.
     let fd = check(unsafe {
         libc::open(
             c"/dev/net/tun".as_ptr(),
-            libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
+            libc::O_RDWR | libc::O_CLOEXEC | open_flags,
         )
     })?;
     // SAFETY: fd was just opened by us and is owned by nobody else.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     // SAFETY: TUNSETIFF reads and writes one ifreq, which ifr is.
     check(unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF, &mut ifr) })?;
-    Ok(fd)
+    Ok((fd, c_name(&ifr.ifr_name)))
+}
+
+/// Open `/dev/net/tun` and bind it to the existing tap `name`
+/// (`IFF_TAP | IFF_NO_PI`), non-blocking.
+pub fn tap_open(name: &str) -> io::Result<OwnedFd> {
+    tap_bind(name, libc::O_NONBLOCK).map(|(fd, _)| fd)
+}
+
+/// Create a tap from the name template `template` (containing `%d`: the
+/// kernel picks the first free number, so two callers never collide),
+/// `IFF_TAP | IFF_NO_PI`, blocking, not persistent: it goes away with the
+/// last descriptor. Returns the descriptor (close-on-exec) and the name.
+pub fn tap_create(template: &str) -> io::Result<(OwnedFd, String)> {
+    tap_bind(template, 0)
 }
 
 /// What `TUNGETIFF` says of a tun/tap descriptor.
@@ -99,16 +156,10 @@ pub fn tun_info(fd: BorrowedFd<'_>) -> TunState {
             _ => TunState::NotTun,
         };
     }
-    // SAFETY: the kernel NUL-terminates ifr_name within IFNAMSIZ, and set
-    // the flags member.
-    let (name, flags) = unsafe {
-        (
-            CStr::from_ptr(ifr.ifr_name.as_ptr()),
-            ifr.ifr_ifru.ifru_flags,
-        )
-    };
+    // SAFETY: the kernel set the flags member.
+    let flags = unsafe { ifr.ifr_ifru.ifru_flags };
     TunState::Attached(TunInfo {
-        name: name.to_string_lossy().into_owned(),
+        name: c_name(&ifr.ifr_name),
         is_tap: flags & IFF_TAP != 0,
         no_pi: flags & IFF_NO_PI != 0,
     })
@@ -156,34 +207,68 @@ pub fn tap_disable_offloads(fd: BorrowedFd<'_>) -> io::Result<()> {
     check(unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETOFFLOAD, 0 as libc::c_ulong) }).map(|_| ())
 }
 
-fn inet_socket() -> io::Result<OwnedFd> {
+/// Run the interface ioctl `req` on `ifr`, over a scratch datagram
+/// socket.
+fn if_ioctl(req: libc::c_ulong, ifr: &mut libc::ifreq) -> io::Result<()> {
     // SAFETY: plain socket(2); the result is checked.
     let s =
         check(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
     // SAFETY: s was just created by us.
-    Ok(unsafe { OwnedFd::from_raw_fd(s) })
+    let s = unsafe { OwnedFd::from_raw_fd(s) };
+    // SAFETY: every SIOC[GS]IF* request used here reads or writes one
+    // ifreq, which ifr is.
+    check(unsafe { libc::ioctl(s.as_raw_fd(), req, ifr as *mut libc::ifreq) })?;
+    Ok(())
 }
 
 /// MTU of interface `name`.
 pub fn if_mtu(name: &str) -> io::Result<u32> {
-    let s = inet_socket()?;
     let mut ifr = ifreq(name)?;
-    // SAFETY: SIOCGIFMTU writes ifr_mtu of one ifreq, which ifr is.
-    check(unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCGIFMTU, &mut ifr) })?;
-    // SAFETY: the kernel filled the ifru_mtu member.
+    if_ioctl(libc::SIOCGIFMTU, &mut ifr)?;
+    // SAFETY: SIOCGIFMTU filled in the ifru_mtu member.
     let mtu = unsafe { ifr.ifr_ifru.ifru_mtu };
     Ok(mtu.max(0) as u32)
 }
 
+/// Set the MTU of interface `name`.
+pub fn set_mtu(name: &str, mtu: u32) -> io::Result<()> {
+    let mut ifr = ifreq(name)?;
+    ifr.ifr_ifru.ifru_mtu = mtu as libc::c_int;
+    if_ioctl(libc::SIOCSIFMTU, &mut ifr)
+}
+
+/// Interface flags (`IFF_*`) of `name`, and the `ifreq` that holds them.
+fn if_flags(name: &str) -> io::Result<(libc::c_short, libc::ifreq)> {
+    let mut ifr = ifreq(name)?;
+    if_ioctl(libc::SIOCGIFFLAGS, &mut ifr)?;
+    // SAFETY: SIOCGIFFLAGS filled in the ifru_flags member.
+    Ok((unsafe { ifr.ifr_ifru.ifru_flags }, ifr))
+}
+
 /// Whether interface `name` is up.
 pub fn if_is_up(name: &str) -> io::Result<bool> {
-    let s = inet_socket()?;
-    let mut ifr = ifreq(name)?;
-    // SAFETY: SIOCGIFFLAGS writes ifr_flags of one ifreq, which ifr is.
-    check(unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCGIFFLAGS, &mut ifr) })?;
-    // SAFETY: the kernel filled the ifru_flags member.
-    let flags = unsafe { ifr.ifr_ifru.ifru_flags };
+    let (flags, _) = if_flags(name)?;
     Ok(flags & libc::IFF_UP as libc::c_short != 0)
+}
+
+/// Bring interface `name` up.
+pub fn set_up(name: &str) -> io::Result<()> {
+    let (flags, mut ifr) = if_flags(name)?;
+    ifr.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
+    if_ioctl(libc::SIOCSIFFLAGS, &mut ifr)
+}
+
+/// Hardware (MAC) address of interface `name`.
+pub fn if_hwaddr(name: &str) -> io::Result<[u8; 6]> {
+    let mut ifr = ifreq(name)?;
+    if_ioctl(libc::SIOCGIFHWADDR, &mut ifr)?;
+    // SAFETY: SIOCGIFHWADDR filled in the ifru_hwaddr member.
+    let sa = unsafe { ifr.ifr_ifru.ifru_hwaddr };
+    let mut mac = [0u8; 6];
+    for (m, &b) in mac.iter_mut().zip(sa.sa_data.iter()) {
+        *m = b as u8;
+    }
+    Ok(mac)
 }
 
 /// Take ownership of an inherited descriptor the user named with `@FD`.

@@ -1,4 +1,4 @@
-//! cpuwork: CPU-bound work for docs/benchmarks-hvt.md (not a test).
+//! cpuwork: CPU-bound work for docs/benchmarks.md (not a test).
 //!
 //! ```text
 //! solo5-hvt cpuwork MODE N
