@@ -60,6 +60,7 @@ fn wait_for(what: &str, t: &mut Running, text: &str) {
 }
 
 fn flood(ns: &Netns, count: u64, extra: &[&str], ip: &str) -> Running {
+    ns.resolve(ip);
     let c = count.to_string();
     let mut args = vec!["-f", "-q", "-c", &c, "-w", "140"];
     args.extend_from_slice(extra);

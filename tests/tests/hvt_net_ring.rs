@@ -40,6 +40,7 @@ fn flood(who: &str, t: &Path, opts: &[&str]) -> Outcome {
         r.stderr()
     );
     let c = PINGS.to_string();
+    ns.resolve("10.0.0.2");
     let p = ns
         .ping(&[
             "-f", "-q", "-c", &c, "-w", "100", "-p", "deadbeef", "-s", "1000", "10.0.0.2",
@@ -93,6 +94,7 @@ fn a_guest_on_the_ring_answers_100000_pings_and_exits_cleanly() {
     let ns = Netns::with_prefix("h14");
     ns.tap("tap0", "10.0.0.1/24", 1500);
     let r = spawn_serving("ring", &ns, &t, &guest("hvt", "net"), &["limit"]);
+    ns.resolve("10.0.0.2");
     let p = ns
         .ping(&["-f", "-q", "-c", "100000", "-w", "140", "10.0.0.2"])
         .finish(Duration::from_secs(150));
