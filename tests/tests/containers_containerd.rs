@@ -58,7 +58,7 @@ fn flood(pod: &Pod, count: u64, what: &str) {
         &["-f", "-q", "-c", &c, "-w", "120"],
         Duration::from_secs(150),
     );
-    assert_eq!(s.transmitted, count, "{what}: {}", o.dump());
+    assert!(s.transmitted >= count, "{what}: {}", o.dump());
     assert!(s.received * 1000 >= count * 999, "{what}: {}", o.dump());
     assert_eq!(pod.in_echos(), echos, "{what}: the pod's kernel answered");
     eprintln!("{what}: {}", ping_summary(&o.stdout));

@@ -210,7 +210,7 @@ fn flood_is_answered_by_the_unikernel_and_the_tender_holds_nothing() {
             Duration::from_secs(150),
         );
         let s = ping_stats(&p.stdout).unwrap_or_else(|| panic!("{wiring}: {}", p.dump()));
-        assert_eq!(s.transmitted, 20000, "{wiring}: {}", p.dump());
+        assert!(s.transmitted >= 20000, "{wiring}: {}", p.dump());
         assert!(s.received * 1000 >= 20000 * 999, "{wiring}: {}", p.dump());
         assert_eq!(
             pod.in_echos(),

@@ -70,7 +70,7 @@ fn flood(ns: &Netns, count: u64, extra: &[&str], ip: &str) -> Running {
 
 fn answered(what: &str, p: &Outcome, want: u64) {
     let s = ping_stats(&p.stdout).unwrap_or_else(|| panic!("{what}: no statistics: {}", p.dump()));
-    assert_eq!(s.transmitted, want, "{what}: {}", p.dump());
+    assert!(s.transmitted >= want, "{what}: {}", p.dump());
     assert_eq!(s.received, want, "{what}: {}", p.dump());
 }
 

@@ -187,13 +187,14 @@ fn net_answers_a_ping_flood() {
         let ns = Netns::new();
         ns.tap("tap0", "10.0.0.1/24", 1500);
         let r = spawn_serving(who, &ns, &t, &g("net"), &["limit"]);
+        ns.resolve("10.0.0.2");
         let start = std::time::Instant::now();
         let p = ns
             .ping(&["-f", "-q", "-c", "100000", "-w", "140", "10.0.0.2"])
             .finish(Duration::from_secs(150));
         let took = start.elapsed();
         let s = ping_stats(&p.stdout).unwrap_or_else(|| panic!("{who}: {}", p.dump()));
-        assert_eq!(s.transmitted, 100_000, "{who}: {}", p.dump());
+        assert!(s.transmitted >= 100_000, "{who}: {}", p.dump());
         assert!(s.received * 1000 >= 100_000 * 999, "{who}: {}", p.dump());
         let o = r.finish(Duration::from_secs(20));
         assert_success(who, &o);

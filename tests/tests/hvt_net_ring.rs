@@ -47,7 +47,7 @@ fn flood(who: &str, t: &Path, opts: &[&str]) -> Outcome {
         ])
         .finish(Duration::from_secs(110));
     let s = ping_stats(&p.stdout).unwrap_or_else(|| panic!("{who}: {}", p.dump()));
-    assert_eq!(s.transmitted, PINGS, "{who}: {}", p.dump());
+    assert!(s.transmitted >= PINGS, "{who}: {}", p.dump());
     assert_eq!(s.received, PINGS, "{who}: {}", p.dump());
     assert!(!p.stdout.contains("wrong data"), "{who}: {}", p.dump());
     r.kill()

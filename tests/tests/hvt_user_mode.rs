@@ -292,11 +292,12 @@ fn net_answers_pings_at_cpl3() {
     let ns = Netns::with_prefix("h12u");
     ns.tap("tap0", "10.0.0.1/24", 1500);
     let r = spawn_serving("net", &ns, &t, &g("net"), &["limit"]);
+    ns.resolve("10.0.0.2");
     let p = ns
         .ping(&["-f", "-q", "-c", "100000", "-w", "140", "10.0.0.2"])
         .finish(Duration::from_secs(150));
     let s = ping_stats(&p.stdout).unwrap_or_else(|| panic!("{}", p.dump()));
-    assert_eq!(s.transmitted, 100_000, "{}", p.dump());
+    assert!(s.transmitted >= 100_000, "{}", p.dump());
     assert!(s.received * 1000 >= 100_000 * 999, "{}", p.dump());
     let o = r.finish(Duration::from_secs(20));
     assert_success("net", &o);

@@ -38,15 +38,19 @@ fn until(what: &str, t: &mut Running, text: &str) {
 /// Run ping with `args` inside `ns` (at most `limit`) and return its
 /// statistics; panics if ping printed none.
 fn ping(ns: &Netns, args: &[&str], limit: Duration) -> (PingStats, Outcome) {
+    if let Some(ip) = args.last() {
+        ns.resolve(ip);
+    }
     let o = ns.ping(args).finish(limit);
     let stats = ping_stats(&o.stdout)
         .unwrap_or_else(|| panic!("ping {args:?} printed no statistics: {}", o.dump()));
     (stats, o)
 }
 
-/// At least 99.9% of `want` requests were sent and answered.
+/// At least 99.9% of `want` requests were sent and answered (ping counts
+/// its resends after a host-side send error as transmitted too).
 fn assert_answered(what: &str, s: &PingStats, want: u64, o: &Outcome) {
-    assert_eq!(s.transmitted, want, "{what}: {}", o.dump());
+    assert!(s.transmitted >= want, "{what}: {}", o.dump());
     assert!(
         s.received * 1000 >= want * 999,
         "{what}: only {} of {want} pings answered: {}",
@@ -107,6 +111,8 @@ fn net_2if_answers_two_floods_at_once() {
         until(f, &mut t, SERVING0);
         until(f, &mut t, SERVING1);
         let start = Instant::now();
+        ns.resolve("10.0.0.2");
+        ns.resolve("10.1.0.2");
         let floods = ["10.0.0.2", "10.1.0.2"]
             .map(|ip| ns.ping(&["-f", "-q", "-c", "50000", "-w", "120", ip]));
         let [a, b] = floods.map(|p| p.finish(Duration::from_secs(150)));
