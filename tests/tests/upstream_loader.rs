@@ -185,3 +185,49 @@ fn mutated_upstream_binaries_get_upstream_verdicts() {
         mismatches.join("\n")
     );
 }
+
+/// The other way round: our SDK's spt-v2 guests are linked by rust-lld
+/// (Rust's default linker on x86_64 Linux since 1.90), with our own linker
+/// script, execute-only-capable text and a third PT_NOTE of our own.
+/// Upstream's loader must take them as ours does: same status, same
+/// console output, at upstream's memory floor.
+#[test]
+fn lld_linked_guests_run_alike_on_both_tenders() {
+    let Some(dir) = upstream() else { return };
+    let theirs = dir.join("bin/solo5-spt");
+    let ours = spt();
+    let limit = Duration::from_secs(20);
+    for name in [
+        "hello",
+        "quiet",
+        "output",
+        "globals",
+        "tls",
+        "fpu",
+        // not `time`: its output has timings
+        "exception",
+        "zeropage",
+        "notls",
+        "ssp",
+        "abort",
+        "heap_exhaust",
+        "bigbss",
+    ] {
+        let g = solo5_e2e::guest("spt-v2", name);
+        let run = |t: &std::path::Path| {
+            run_cmd(
+                Command::new(t).arg("--mem=2").arg(&g).arg("Hello_Solo5"),
+                limit,
+            )
+        };
+        let (up, us) = (run(&theirs), run(&ours));
+        assert_eq!(
+            (up.status, &up.stdout),
+            (us.status, &us.stdout),
+            "{name}: upstream {}\nours {}",
+            up.dump(),
+            us.dump()
+        );
+        assert_ne!(up.status, 1, "{name}: refused at load: {}", up.dump());
+    }
+}
