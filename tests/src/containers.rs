@@ -37,7 +37,7 @@ pub fn in_path(name: &str) -> bool {
 /// Print why a containerd test is skipped; true when it must be.
 pub fn skip_unless_containerd() -> bool {
     if !is_root() {
-        eprintln!("SKIP: needs root (containerd, network namespaces)");
+        crate::skip!("SKIP: needs root (containerd, network namespaces)");
         return true;
     }
     if skip_unless_ping() {
@@ -51,7 +51,7 @@ pub fn skip_unless_containerd() -> bool {
         "umoci",
     ] {
         if !in_path(tool) {
-            eprintln!(
+            crate::skip!(
                 "SKIP: needs {tool} (apt-get install containerd runc umoci containernetworking-plugins)"
             );
             return true;
@@ -67,7 +67,7 @@ pub fn upstream(dir: &str, name: &str) -> Option<PathBuf> {
     if p.exists() {
         Some(p)
     } else {
-        eprintln!("SKIP: {} is absent", p.display());
+        crate::skip!("SKIP: {} is absent", p.display());
         None
     }
 }
@@ -174,14 +174,14 @@ pub fn static_c(dir: &Path, name: &str, source: &str) -> Option<PathBuf> {
     match o {
         Ok(o) if o.status.success() => Some(out),
         Ok(o) => {
-            eprintln!(
+            crate::skip!(
                 "SKIP: gcc -static failed (needs libc6-dev): {}",
                 String::from_utf8_lossy(&o.stderr)
             );
             None
         }
         Err(e) => {
-            eprintln!("SKIP: needs gcc: {e}");
+            crate::skip!("SKIP: needs gcc: {e}");
             None
         }
     }

@@ -19,7 +19,7 @@ pub fn hvt() -> PathBuf {
 pub fn have_kvm() -> bool {
     let ok = Path::new("/dev/kvm").exists();
     if !ok {
-        eprintln!("SKIP: /dev/kvm is absent");
+        crate::skip!("SKIP: /dev/kvm is absent");
     }
     ok
 }
@@ -36,7 +36,7 @@ pub fn fixtures() -> Option<PathBuf> {
     if p.join("hvt").is_dir() {
         Some(p)
     } else {
-        eprintln!("SKIP: {} is absent", p.display());
+        crate::skip!("SKIP: {} is absent", p.display());
         None
     }
 }
@@ -45,7 +45,7 @@ pub fn fixtures() -> Option<PathBuf> {
 pub fn upstream_tool(name: &str) -> Option<PathBuf> {
     let p = root().join("../shared/upstream-solo5/bin").join(name);
     if !p.exists() {
-        eprintln!("SKIP (upstream's {name}): {} is absent", p.display());
+        crate::skip!("SKIP (upstream's {name}): {} is absent", p.display());
         return None;
     }
     Some(p)
@@ -58,7 +58,7 @@ pub fn upstream_hvt() -> Option<PathBuf> {
     let up = upstream_tool("solo5-hvt")?;
     let o = run_cmd(Command::new(&up).arg("--version"), LIMIT);
     if o.status != 0 {
-        eprintln!("SKIP (upstream's tender): it cannot run here: {}", o.dump());
+        crate::skip!("SKIP (upstream's tender): it cannot run here: {}", o.dump());
         return None;
     }
     Some(up)

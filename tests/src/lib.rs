@@ -136,18 +136,44 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// Whether the suite runs in strict mode (`SOLO5_TEST_STRICT=1`, as CI
+/// sets it): there every prerequisite is present, so a test that would
+/// skip fails instead.
+pub fn strict() -> bool {
+    std::env::var_os("SOLO5_TEST_STRICT").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Say why a test skips (one `SKIP: ...` line on stderr); in strict mode
+/// ([`strict`]) the test fails with that line instead.
+pub fn skipped(line: &str) {
+    assert!(
+        !strict(),
+        "{line}\n(SOLO5_TEST_STRICT is set: nothing may skip)"
+    );
+    eprintln!("{line}");
+}
+
+/// `skip!("SKIP: why {}", x)`: [`skipped`] with a formatted line. The
+/// caller returns right after it.
+#[macro_export]
+macro_rules! skip {
+    ($($arg:tt)*) => {
+        $crate::skipped(&format!($($arg)*))
+    };
+}
+
 /// Print why a test is skipped; returns true when it must be.
 pub fn skip_unless_net() -> bool {
     if !is_root() {
-        eprintln!("SKIP: needs root for network namespaces");
+        crate::skip!("SKIP: needs root for network namespaces");
         return true;
     }
     if !Path::new("/dev/net/tun").exists() {
-        eprintln!("SKIP: needs /dev/net/tun");
+        crate::skip!("SKIP: needs /dev/net/tun");
         return true;
     }
     if Command::new("ip").arg("-V").output().is_err() {
-        eprintln!("SKIP: needs ip (iproute2)");
+        crate::skip!("SKIP: needs ip (iproute2)");
         return true;
     }
     false
@@ -235,7 +261,7 @@ pub fn skip_unless_ping() -> bool {
         return true;
     }
     if Command::new("ping").arg("-V").output().is_err() {
-        eprintln!("SKIP: needs ping (iputils-ping)");
+        crate::skip!("SKIP: needs ping (iputils-ping)");
         return true;
     }
     false

@@ -87,7 +87,7 @@ fn targets() -> Vec<(String, PathBuf, PathBuf)> {
             guest("hvt", "cat"),
         ));
     } else {
-        eprintln!("SKIP (hvt): /dev/kvm is absent");
+        solo5_e2e::skip!("SKIP (hvt): /dev/kvm is absent");
     }
     v
 }
@@ -116,7 +116,7 @@ fn cat_of_empty_input_prints_nothing() {
 #[test]
 fn uptime_through_cat_as_the_readme_shows() {
     let Ok(up) = Command::new("uptime").output() else {
-        eprintln!("SKIP: no uptime");
+        solo5_e2e::skip!("SKIP: no uptime");
         return;
     };
     for (f, t, g) in targets() {

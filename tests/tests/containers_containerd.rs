@@ -417,21 +417,10 @@ fn broken_images_show_the_reason_to_the_ctr_user_and_leave_nothing() {
     }
 }
 
-/// Whether this solo5-hvt attaches net devices (another part of the
-/// project adds them).
-fn hvt_has_net(install: &Install) -> bool {
-    let o = std::process::Command::new(install.path("solo5-hvt"))
-        .arg("--help")
-        .output()
-        .expect("solo5-hvt --help");
-    String::from_utf8_lossy(&o.stdout).contains("--net:NAME")
-        || String::from_utf8_lossy(&o.stderr).contains("--net:NAME")
-}
-
 #[test]
 fn hvt_unikernels_through_solo5_runc() {
     if !Path::new("/dev/kvm").exists() {
-        eprintln!("SKIP: needs /dev/kvm for hvt");
+        solo5_e2e::skip!("SKIP: needs /dev/kvm for hvt");
         return;
     }
     let Some((c, work)) = setup() else {
@@ -459,10 +448,6 @@ fn hvt_unikernels_through_solo5_runc() {
     );
     assert_nothing_left(&c);
 
-    if !hvt_has_net(install) {
-        eprintln!("SKIP: hvt net: this solo5-hvt has no --net");
-        return;
-    }
     let Some(net) = upstream("hvt", "test_net.hvt") else {
         return;
     };

@@ -305,7 +305,7 @@ fn a_pod_with_a_unikernel_through_the_cri() {
         return;
     }
     let Some(cni) = cni_bin() else {
-        eprintln!("SKIP: needs the CNI plugins (apt-get install containernetworking-plugins)");
+        solo5_e2e::skip!("SKIP: needs the CNI plugins (apt-get install containernetworking-plugins)");
         return;
     };
     let Some(net) = upstream("spt", "test_net.spt") else {
@@ -364,20 +364,12 @@ fn a_pod_with_a_unikernel_through_the_cri() {
     pod_life(&c, &c.netns, &spt_image, "solo5-spt", &logs);
 
     if !Path::new("/dev/kvm").exists() {
-        eprintln!("SKIP: hvt pod: needs /dev/kvm");
+        solo5_e2e::skip!("SKIP: hvt pod: needs /dev/kvm");
         return;
     }
     let Some(net_hvt) = upstream("hvt", "test_net.hvt") else {
         return;
     };
-    let help = Command::new(c.install.path("solo5-hvt"))
-        .arg("--help")
-        .output()
-        .expect("solo5-hvt --help");
-    if !String::from_utf8_lossy(&help.stdout).contains("--net:NAME") {
-        eprintln!("SKIP: hvt pod: this solo5-hvt has no --net");
-        return;
-    }
     let hvt_image = image("h10-cri-net-hvt", &net_hvt, "hvt");
     // A second pod after the first is gone: same address, same node.
     pod_life(&c, &c.netns, &hvt_image, "solo5-hvt", &logs);

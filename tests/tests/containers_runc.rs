@@ -150,7 +150,7 @@ fn skip() -> bool {
         return true;
     }
     if Command::new("runc").arg("--version").output().is_err() {
-        eprintln!("SKIP: needs runc");
+        solo5_e2e::skip!("SKIP: needs runc");
         return true;
     }
     false

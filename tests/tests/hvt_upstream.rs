@@ -370,7 +370,7 @@ fn memory_sizes_round_and_cap_as_upstream() {
 fn no_kvm_one_line_after_option_errors() {
     let Some(f) = fixtures() else { return };
     if !is_root() {
-        eprintln!("SKIP: needs root to hide /dev/kvm in a mount namespace");
+        solo5_e2e::skip!("SKIP: needs root to hide /dev/kvm in a mount namespace");
         return;
     }
     let hello = f.join("hvt/test_hello.hvt");

@@ -50,7 +50,7 @@ fn unattached_tun_descriptor_is_refused() {
         {
             Ok(t) => OwnedFd::from(t),
             Err(e) => {
-                eprintln!("SKIP: cannot open /dev/net/tun: {e}");
+                solo5_e2e::skip!("SKIP: cannot open /dev/net/tun: {e}");
                 return;
             }
         };

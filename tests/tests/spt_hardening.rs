@@ -75,7 +75,7 @@ fn no_writable_and_executable_mapping() {
 #[test]
 fn capabilities_are_dropped() {
     if !is_root() {
-        eprintln!("SKIP: needs root to see capabilities dropped");
+        solo5_e2e::skip!("SKIP: needs root to see capabilities dropped");
         return;
     }
     for f in FLAVORS {

@@ -46,14 +46,14 @@ fn cases() -> Vec<Case> {
     ];
     let hvt = root().join("target/release/solo5-hvt");
     let hvt_guest = root().join("target/guests/hvt/tcp");
-    if !hvt.exists() || !hvt_guest.exists() {
-        eprintln!(
-            "SKIP hvt: {} or {} is missing (scripts/build-all)",
-            hvt.display(),
-            hvt_guest.display()
-        );
-    } else if !Path::new("/dev/kvm").exists() {
-        eprintln!("SKIP hvt: /dev/kvm is absent");
+    assert!(
+        hvt.exists() && hvt_guest.exists(),
+        "{} or {} is missing: run scripts/build-all",
+        hvt.display(),
+        hvt_guest.display()
+    );
+    if !Path::new("/dev/kvm").exists() {
+        solo5_e2e::skip!("SKIP hvt: /dev/kvm is absent");
     } else {
         v.push(Case {
             what: "hvt",

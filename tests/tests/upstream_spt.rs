@@ -34,7 +34,7 @@ fn fixtures() -> Option<PathBuf> {
     if dir.join("spt").is_dir() {
         Some(dir)
     } else {
-        eprintln!(
+        solo5_e2e::skip!(
             "SKIP: {} is absent: no conformance run against upstream's spt fixtures",
             dir.display()
         );

@@ -23,6 +23,12 @@ pub fn scratch(name: &str) -> PathBuf {
     d
 }
 
+/// Whether the suite runs in strict mode (`SOLO5_TEST_STRICT=1`, as CI
+/// sets it), where nothing may skip.
+pub fn strict() -> bool {
+    std::env::var_os("SOLO5_TEST_STRICT").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
 /// `../shared/upstream-solo5` from the project root, or `None` (after
 /// saying so on stderr) when it is absent.
 pub fn upstream(test: &str) -> Option<PathBuf> {
@@ -30,6 +36,7 @@ pub fn upstream(test: &str) -> Option<PathBuf> {
     if dir.join("expected").is_dir() {
         Some(dir)
     } else {
+        assert!(!strict(), "{test}: ../shared/upstream-solo5 not found (SOLO5_TEST_STRICT)");
         eprintln!(
             "{test}: SKIPPED: ../shared/upstream-solo5 not found (upstream's fixtures \
              and tools); nothing compared"
@@ -47,6 +54,7 @@ pub fn upstream_elftool(test: &str) -> Option<PathBuf> {
     if runs {
         Some(bin)
     } else {
+        assert!(!strict(), "{test}: {} does not run here (SOLO5_TEST_STRICT)", bin.display());
         eprintln!(
             "{test}: SKIPPED: {} does not run here; nothing compared",
             bin.display()

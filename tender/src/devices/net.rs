@@ -188,6 +188,10 @@ mod tests {
             .write(true)
             .open("/dev/net/tun")
         else {
+            assert!(
+                std::env::var_os("SOLO5_TEST_STRICT").is_none_or(|v| v.is_empty() || v == "0"),
+                "cannot open /dev/net/tun (SOLO5_TEST_STRICT)"
+            );
             eprintln!("SKIP: cannot open /dev/net/tun");
             return;
         };
