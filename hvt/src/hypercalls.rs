@@ -58,11 +58,15 @@ pub enum Device {
     /// Nothing at this index (or an entry of another type).
     #[default]
     None,
-    /// A network device: its host descriptor, non-blocking.
-    Net(i32),
-    /// A block device: host descriptor and capacity in bytes.
-    Block(i32, u64),
+    /// A network device: its host descriptor, non-blocking, and its MTU
+    /// (frames are at most MTU + 14 bytes).
+    Net(i32, u16),
+    /// A block device: host descriptor, capacity and block size in bytes.
+    Block(i32, u64, u64),
 }
+
+/// Ethernet header length: a frame is at most MTU + 14 bytes.
+pub const ETHER_HLEN: u64 = 14;
 
 /// What the hypercalls and the ring thread share about the net devices:
 /// the end-of-file state and lines of the shared device code, and which
@@ -137,7 +141,7 @@ impl Hypercalls {
         for &(i, d) in devices {
             if i < 64 {
                 table[i] = d;
-                if let Device::Net(fd) = d {
+                if let Device::Net(fd, _) = d {
                     nets.push((i, fd));
                 }
             }
@@ -178,10 +182,13 @@ impl Hypercalls {
         }
     }
 
-    /// The device at `handle` (upstream truncates it to 32 bits).
+    /// The device at `handle`: nothing for a handle past the table
+    /// (upstream truncates the handle to 32 bits first; here
+    /// `0x1_0000_0000` is no handle, not handle 0).
     fn device(&self, handle: u64) -> Device {
-        self.devices
-            .get(handle as u32 as usize)
+        usize::try_from(handle)
+            .ok()
+            .and_then(|i| self.devices.get(i))
             .copied()
             .unwrap_or_default()
     }
@@ -204,9 +211,10 @@ impl Hypercalls {
         Ok(Next::Resume)
     }
 
-    /// BLOCK_WRITE / BLOCK_READ: exactly `len` bytes at `offset`, never
-    /// past the capacity; a host failure stops the guest with upstream's
-    /// line.
+    /// BLOCK_WRITE / BLOCK_READ: exactly `len` bytes at `offset`, whole
+    /// aligned blocks, at most [`io::MAX_BLOCK_REQUEST`], never past the
+    /// capacity (anything else is EINVAL; upstream checks only the
+    /// capacity); a host failure stops the guest with upstream's line.
     fn block(&mut self, mem: &GuestMemory, gpa: u64, write: bool) -> Result<Next, Fault> {
         mem.check_writable(gpa, hc::BLOCK_SIZE)?;
         let handle = mem.read_u64(gpa + off::BLOCK_HANDLE)?;
@@ -214,7 +222,15 @@ impl Hypercalls {
         let data = mem.read_u64(gpa + off::BLOCK_DATA)?;
         let len = mem.read_u64(gpa + off::BLOCK_LEN)?;
         let ret = match self.device(handle) {
-            Device::Block(fd, capacity) if io::block_in_range(capacity, offset, len) => {
+            Device::Block(fd, capacity, block_size)
+                if io::block_request_ok(
+                    capacity,
+                    block_size,
+                    io::MAX_BLOCK_REQUEST,
+                    offset,
+                    len,
+                ) =>
+            {
                 let t = if write {
                     let p = mem.ptr(data, len)?;
                     // SAFETY: [p, p + len) lies inside guest memory
@@ -240,7 +256,8 @@ impl Hypercalls {
     }
 
     /// NET_WRITE / NET_READ: one frame, one write or one read, through
-    /// the shared device code. A failed or short write is
+    /// the shared device code. A frame longer than MTU + 14 bytes is
+    /// EINVAL, as on spt (upstream writes it). A failed or short write is
     /// `SOLO5_R_EUNSPEC` for the guest (upstream exits); a read with
     /// nothing queued is AGAIN, end of file EUNSPEC now and on every
     /// later call.
@@ -249,12 +266,15 @@ impl Hypercalls {
         let handle = mem.read_u64(gpa + off::NET_HANDLE)?;
         let data = mem.read_u64(gpa + off::NET_DATA)?;
         let len = mem.read_u64(gpa + off::NET_LEN)?;
-        let Device::Net(fd) = self.device(handle) else {
+        let Device::Net(fd, mtu) = self.device(handle) else {
             mem.write_i32(gpa + off::NET_RET, EINVAL as i32)?;
             return Ok(Next::Resume);
         };
-        let index = handle as u32 as usize;
-        let ret = if write {
+        // device() found it, so the handle is an index of the table.
+        let index = handle as usize;
+        let ret = if write && len > u64::from(mtu) + ETHER_HLEN {
+            EINVAL
+        } else if write {
             let p = mem.ptr(data, len)?;
             // SAFETY: [p, p + len) lies inside guest memory.
             match unsafe { self.net.status.write(index, fd, p, len as usize) } {
@@ -468,7 +488,7 @@ pub(crate) mod tests {
         let rc = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM, 0, fds.as_mut_ptr()) };
         assert_eq!(rc, 0);
         let mut m = memory();
-        let mut h = Hypercalls::new(&[(3, Device::Net(fds[0]))], Arc::default());
+        let mut h = Hypercalls::new(&[(3, Device::Net(fds[0], 1500))], Arc::default());
         // SAFETY: writes one byte from a live buffer to our socket.
         assert_eq!(unsafe { libc::write(fds[1], b"x".as_ptr().cast(), 1) }, 1);
         put(&mut m, 0x200000, 10_000_000_000);

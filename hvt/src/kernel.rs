@@ -6,9 +6,10 @@
 use crate::paging::{self, Page, PagingError};
 use solo5_abi::note::{target, version};
 use solo5_tender::elf::{self, ElfError, Executable};
+use solo5_tender::kernel_file::{self, KernelFileError};
 use solo5_tender::manifest::Manifest;
 use solo5_tender::notes::{self, NoteError};
-use std::io::{self, Read};
+use std::io;
 use std::path::Path;
 use thiserror::Error;
 
@@ -21,6 +22,9 @@ pub enum KernelError {
     /// A directory, FIFO, device...: only regular files are read.
     #[error("{0}: Could not open: not a regular file")]
     NotAFile(String),
+    /// Larger than any tender reads.
+    #[error("{0}: Could not open: {1}")]
+    TooLarge(String, KernelFileError),
     /// ABI1 or MFT1 note refused.
     #[error("{0}: {1}")]
     Note(String, NoteError),
@@ -47,16 +51,11 @@ impl Kernel {
     /// manifest, in upstream's order.
     pub fn open(path: &Path) -> Result<Kernel, KernelError> {
         let shown = path.display().to_string();
-        let mut f = std::fs::File::open(path).map_err(|e| KernelError::Open(shown.clone(), e))?;
-        let meta = f
-            .metadata()
-            .map_err(|e| KernelError::Open(shown.clone(), e))?;
-        if !meta.is_file() {
-            return Err(KernelError::NotAFile(shown));
-        }
-        let mut file = Vec::with_capacity(meta.len() as usize);
-        f.read_to_end(&mut file)
-            .map_err(|e| KernelError::Open(shown.clone(), e))?;
+        let file = kernel_file::read(path, kernel_file::MAX_KERNEL_FILE).map_err(|e| match e {
+            KernelFileError::Io(e) => KernelError::Open(shown.clone(), e),
+            KernelFileError::NotAFile => KernelError::NotAFile(shown.clone()),
+            e @ KernelFileError::TooLarge(_) => KernelError::TooLarge(shown.clone(), e),
+        })?;
         let note = |e| KernelError::Note(shown.clone(), e);
         notes::check_abi(&file, target::HVT, version::HVT, "hvt").map_err(note)?;
         let manifest = notes::manifest(&file).map_err(note)?;

@@ -217,11 +217,11 @@ pub fn prepare(o: &Options, ring_choice: RingChoice) -> Result<Prepared, HvtErro
     if adjusted {
         eprintln!("{PROG}: adjusting memory to {size} bytes");
     }
-    let nets: Vec<(usize, i32)> = devices
+    let nets: Vec<(usize, i32, u16)> = devices
         .list
         .iter()
         .filter_map(|(i, _, d)| match d {
-            Attached::Net(n) => Some((*i, n.fd.as_raw_fd())),
+            Attached::Net(n) => Some((*i, n.fd.as_raw_fd(), n.mtu)),
             Attached::Block(_) => None,
         })
         .collect();
@@ -245,10 +245,10 @@ pub fn prepare(o: &Options, ring_choice: RingChoice) -> Result<Prepared, HvtErro
     // A guest whose note allows it gets the tender's page tables for CPL3
     // (docs/hvt-user-mode.md), built here so that their errors come
     // before KVM's.
+    let guard = stack
+        .and_then(|d| stack_note::guard(&d, guest_size, exe.kernel_end))
+        .map(|g| (g.start, g.end));
     let user_pages = if usermode_note::allows_cpl3(note) {
-        let guard = stack
-            .and_then(|d| stack_note::guard(&d, guest_size, exe.kernel_end))
-            .map(|g| (g.start, g.end));
         let mode = paging::Mode::User { guard };
         Some(
             paging::build_for(&exe.segments, alloc, mode)
@@ -269,6 +269,7 @@ pub fn prepare(o: &Options, ring_choice: RingChoice) -> Result<Prepared, HvtErro
         Some(up) if cpu::setup_user(&vm, exe.entry, mem.mem_size())?.is_some() => {
             boot::write_tables(&mut mem, &up)?;
             user::write(&mut mem)?;
+            mem.restrict_to_user(guard);
             true
         }
         _ => {
@@ -306,12 +307,20 @@ pub fn prepare(o: &Options, ring_choice: RingChoice) -> Result<Prepared, HvtErro
         .list
         .iter()
         .map(|(i, _, d)| match d {
-            Attached::Net(n) => (*i, Device::Net(n.fd.as_raw_fd())),
-            Attached::Block(b) => (*i, Device::Block(b.fd.as_raw_fd(), b.capacity)),
+            Attached::Net(n) => (*i, Device::Net(n.fd.as_raw_fd(), n.mtu)),
+            Attached::Block(b) => (
+                *i,
+                Device::Block(b.fd.as_raw_fd(), b.capacity, b.block_size),
+            ),
         })
         .collect();
     let mut hypercalls = Hypercalls::new(&table, shared.clone());
     let mut ring_eventfd = None;
+    // Nothing from here on needs a privilege: give every capability up
+    // while this is the only thread, so that the ring's thread starts
+    // with none (capabilities are per thread; the filter, installed
+    // later with TSYNC, reaches every thread, no_new_privs with it).
+    sandbox::drop_privileges()?;
     if let Some(efd) = efd {
         let r = ring::Ring::new(mem.clone(), guest_size, &nets, shared)
             .map_err(|b| MemoryError::OutOfRange(b.gpa, b.len))?;

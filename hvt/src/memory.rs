@@ -7,6 +7,7 @@
 //! change any byte of it between two exits, so every access is a raw copy
 //! of a bounds-checked range.
 
+use crate::layout;
 use crate::sys;
 use solo5_tender::elf::{Executable, Segment, PF_W, PF_X};
 use std::io;
@@ -44,8 +45,22 @@ pub struct GuestMemory {
     alloc: u64,
     mem_size: u64,
     /// `[start, end)` of the segments the host maps read-only: the tender
-    /// must never write there on the guest's behalf (it would fault).
+    /// must never write there on the guest's behalf (it would fault). For
+    /// a guest entered at CPL3, also what its page tables give it
+    /// read-only (boot info, manifest, command line).
     read_only: Vec<(u64, u64)>,
+    /// `[start, end)` ranges a guest pointer may not name at all, neither
+    /// to read nor to write: for a guest entered at CPL3, what its own
+    /// page tables keep from it (the tender's structures, the stack
+    /// guard). Empty for a CPL0 guest, which owns all of its memory.
+    hidden: Vec<(u64, u64)>,
+}
+
+/// Whether `[gpa, end)` meets one of `ranges`.
+fn meets(ranges: &[(u64, u64)], gpa: u64, end: u64) -> bool {
+    ranges
+        .iter()
+        .any(|&(s, e)| gpa < e && (s < end || (gpa == end && s <= gpa)))
 }
 
 // SAFETY: the mapping is reached only through raw, bounds-checked
@@ -69,6 +84,7 @@ impl GuestMemory {
             alloc,
             mem_size: alloc,
             read_only: Vec::new(),
+            hidden: Vec::new(),
         })
     }
 
@@ -92,6 +108,25 @@ impl GuestMemory {
     /// Reserve `[new_size, alloc)` for the tender (the net ring).
     pub fn set_mem_size(&mut self, new_size: u64) {
         self.mem_size = new_size.min(self.alloc);
+    }
+
+    /// Hold every guest pointer to what a guest entered at CPL3 may reach
+    /// itself: nothing the tender owns in low memory (the zero page, the
+    /// GDT and page tables below the boot info; the IDT, TSS, trap stub
+    /// and trap stack in [`layout::user`]), nothing in the stack guard
+    /// `guard`, and nothing written into the read-only boot info area
+    /// (boot info, manifest, command line). The guest's page tables give
+    /// it exactly these rights (`paging::Mode::User`), so a hypercall
+    /// cannot do on its behalf what the guest could not do itself.
+    pub fn restrict_to_user(&mut self, guard: Option<(u64, u64)>) {
+        self.hidden.push((0, layout::BOOT_INFO_ADDR));
+        self.hidden
+            .push((layout::user::IDT_ADDR, layout::user::KSTACK_END));
+        if let Some(g) = guard {
+            self.hidden.push(g);
+        }
+        self.read_only
+            .push((layout::BOOT_INFO_ADDR, layout::GUEST_MIN_BASE));
     }
 
     /// Copy the tender's own data (page tables, boot info) into guest
@@ -149,10 +184,16 @@ impl GuestMemory {
     }
 
     /// HVT.md 5.1: `[gpa, gpa + len)` must lie inside `mem_size`, and (as
-    /// upstream) may not end exactly at the top.
+    /// upstream) may not end exactly at the top; for a guest entered at
+    /// CPL3 it must also keep out of the hidden ranges
+    /// ([`restrict_to_user`](Self::restrict_to_user)).
     pub fn check(&self, gpa: u64, len: u64) -> Result<u64, BadAccess> {
         match gpa.checked_add(len) {
-            Some(end) if gpa < self.mem_size && end < self.mem_size => Ok(gpa),
+            Some(end)
+                if gpa < self.mem_size && end < self.mem_size && !meets(&self.hidden, gpa, end) =>
+            {
+                Ok(gpa)
+            }
             _ => Err(BadAccess { gpa, len }),
         }
     }
@@ -161,8 +202,7 @@ impl GuestMemory {
     /// segment the host maps read-only.
     pub fn check_writable(&self, gpa: u64, len: u64) -> Result<u64, BadAccess> {
         self.check(gpa, len)?;
-        let end = gpa + len;
-        if self.read_only.iter().any(|&(s, e)| gpa < e && s < end) {
+        if meets(&self.read_only, gpa, gpa + len) {
             return Err(BadAccess { gpa, len });
         }
         Ok(gpa)
@@ -182,6 +222,16 @@ impl GuestMemory {
             Some(end) if end <= self.alloc => Ok(self.base.wrapping_add(gpa as usize)),
             _ => Err(BadAccess { gpa, len }),
         }
+    }
+
+    /// Read the u64 at `gpa` of the tender's own part of memory (the trap
+    /// frame its stub pushed on the trap stack), checked against the
+    /// allocation only.
+    pub fn read_own_u64(&self, gpa: u64) -> Result<u64, BadAccess> {
+        let p = self.reserved_ptr(gpa, 8)?;
+        // SAFETY: 8 bytes at p lie inside the mapping (checked); unaligned
+        // read of plain bytes.
+        Ok(unsafe { core::ptr::read_unaligned(p.cast::<u64>()) })
     }
 
     /// Read the u64 at `gpa` (already checked with its struct).

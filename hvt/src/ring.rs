@@ -90,6 +90,8 @@ pub struct Ring {
     base: *mut u8,
     /// Host descriptor by manifest index; -1 where there is no net device.
     nets: [i32; 64],
+    /// Largest frame each net device takes (MTU + 14), by manifest index.
+    max_frame: [u32; 64],
     shared: Arc<NetShared>,
 }
 
@@ -100,12 +102,12 @@ unsafe impl Send for Ring {}
 
 impl Ring {
     /// The ring at `gpa` of `mem` for net devices `nets` (manifest index,
-    /// descriptor). `gpa` must leave room for the ring inside the
+    /// descriptor, MTU). `gpa` must leave room for the ring inside the
     /// allocation and be 64-byte aligned.
     pub fn new(
         mem: Arc<GuestMemory>,
         gpa: u64,
-        nets: &[(usize, i32)],
+        nets: &[(usize, i32, u16)],
         shared: Arc<NetShared>,
     ) -> Result<Ring, BadAccess> {
         let bad = BadAccess {
@@ -120,15 +122,18 @@ impl Ring {
             return Err(bad);
         }
         let mut fds = [-1; 64];
-        for &(i, fd) in nets {
+        let mut max_frame = [0; 64];
+        for &(i, fd, mtu) in nets {
             if i < 64 {
                 fds[i] = fd;
+                max_frame[i] = u32::from(mtu) + crate::hypercalls::ETHER_HLEN as u32;
             }
         }
         Ok(Ring {
             mem,
             base,
             nets: fds,
+            max_frame,
             shared,
         })
     }
@@ -196,10 +201,14 @@ impl Ring {
     }
 
     fn write(&self, e: &Entry) -> Result<(), RingFault> {
-        // Bad handles are dropped silently, as upstream.
+        // Bad handles are dropped silently, as upstream; so are frames
+        // longer than MTU + 14 bytes (a hypercall gets EINVAL for them).
         let Some((i, fd)) = self.fd(e.handle) else {
             return Ok(());
         };
+        if e.len > self.max_frame[i] {
+            return Ok(());
+        }
         let len = u64::from(e.len);
         let p = self.mem.ptr(e.data, len).map_err(RingFault::Access)?;
         // SAFETY: [p, p + len) lies inside guest memory (checked above).

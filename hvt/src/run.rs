@@ -63,7 +63,10 @@ pub fn run(
                 // SAFETY: exit_reason says the io member is the valid one.
                 let io = unsafe { run.__bindgen_anon_1.io };
                 let port = io.port;
-                let outl = u32::from(io.direction) == KVM_EXIT_IO_OUT && io.size == 4;
+                // One `outl`: a `rep outsl` (count above 1) names no
+                // hypercall struct, it is refused like any other port use.
+                let outl =
+                    u32::from(io.direction) == KVM_EXIT_IO_OUT && io.size == 4 && io.count == 1;
                 let trap = user && port == crate::user::PORT;
                 if !outl || !(trap || (PIO_BASE..PIO_BASE + MAX).contains(&port)) {
                     fatal(format_args!("Invalid guest port access: port={port:#x}"));

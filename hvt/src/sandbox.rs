@@ -33,6 +33,7 @@ pub fn policy(vm: &Vm, devices: &Devices, ring_eventfd: Option<i32>) -> Policy {
         kvm_run: vm::kvm_run_request(),
         kvm_get_regs: (!vm.sync_regs).then(vm::kvm_get_regs_request),
         ring_eventfd,
+        max_block_request: solo5_tender::devices::io::MAX_BLOCK_REQUEST,
         ..Hvt::default()
     };
     for (_, _, d) in &devices.list {
@@ -48,14 +49,26 @@ pub fn policy(vm: &Vm, devices: &Devices, ring_eventfd: Option<i32>) -> Policy {
     solo5_policy::hvt::build(&h)
 }
 
-/// Give everything up, in upstream's order: the persona check, then the
-/// capabilities, then no_new_privs and the filter on all threads. After
-/// this the tender can only run the guest.
-pub fn enter(filter: &Filter) -> Result<(), SandboxError> {
+/// Give every privilege up, in upstream's order: the persona check, then
+/// every capability set (the bounding set included). Called while the
+/// tender has one thread, before the net ring's thread starts:
+/// capabilities belong to each thread, so a thread started earlier would
+/// keep them.
+pub fn drop_privileges() -> Result<(), SandboxError> {
     if crate::sys::read_implies_exec() {
         return Err(SandboxError::ReadImpliesExec);
     }
     privileges::drop_capabilities()?;
+    Ok(())
+}
+
+/// Confine every thread: no_new_privs and the filter, installed on all
+/// threads at once (TSYNC). The capabilities are gone already
+/// ([`drop_privileges`]); they are cleared again here, a no-op that
+/// keeps this function correct on its own. After this the tender can
+/// only run the guest.
+pub fn enter(filter: &Filter) -> Result<(), SandboxError> {
+    drop_privileges()?;
     filter.install_all_threads()?;
     Ok(())
 }

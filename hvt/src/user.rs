@@ -152,7 +152,7 @@ pub struct Trap {
 
 /// The frame the stub pushed at `gpa` (the value it wrote to the port).
 pub fn read_trap(mem: &GuestMemory, gpa: u64) -> Result<Trap, BadAccess> {
-    let w = |i: u64| mem.read_u64(gpa + i * 8);
+    let w = |i: u64| mem.read_own_u64(gpa + i * 8);
     Ok(Trap {
         cr2: w(0)?,
         vector: w(1)?,

@@ -42,6 +42,9 @@ pub struct Hvt {
     /// The eventfd of the net ring, when the ring is offered: its I/O
     /// thread sleeps reading it, HALT wakes the thread writing it.
     pub ring_eventfd: Option<i32>,
+    /// The largest block request, in bytes, the tender serves with one
+    /// `pread64`/`pwrite64` (at least one block is always allowed).
+    pub max_block_request: u64,
 }
 
 fn int_eq(arg: u8, name: &'static str, value: u64, symbol: Option<&'static str>) -> Cond {
@@ -158,21 +161,34 @@ fn rules(h: &Hvt) -> Vec<Rule> {
         ));
     }
     for b in &h.blocks {
-        // hvt checks each request against the capacity itself; the filter
-        // pins the descriptor and keeps every offset inside the device.
-        let Some(last) = b.capacity.checked_sub(1) else {
+        // hvt checks each request itself (whole blocks, aligned, inside
+        // the device, at most the largest request) and makes one call per
+        // request; the filter holds the same bounds, as far as seccomp
+        // can: the descriptor, a count of whole blocks between one block
+        // and the largest request (never past the capacity), an aligned
+        // offset that leaves at least one block inside the device. What
+        // seccomp cannot compare (offset + count <= capacity) the tender
+        // checks; the filter still keeps every call's first block inside.
+        let Some(last) = b.capacity.checked_sub(b.block_size) else {
             continue;
         };
+        let long = |arg, name, op, value| Cond {
+            arg,
+            name,
+            width: Width::Long,
+            op,
+            value,
+            symbol: None,
+        };
+        let mask = b.block_size.saturating_sub(1);
+        let max = h.max_block_request.max(b.block_size).min(b.capacity);
         let conds = vec![
             fd("fd", b.fd),
-            Cond {
-                arg: 3,
-                name: "offset",
-                width: Width::Long,
-                op: Op::Le,
-                value: last,
-                symbol: None,
-            },
+            long(2, "count", Op::Ge, b.block_size),
+            long(2, "count", Op::Le, max),
+            long(2, "count", Op::MaskedEq(mask), 0),
+            long(3, "offset", Op::Le, last),
+            long(3, "offset", Op::MaskedEq(mask), 0),
         ];
         rules.push(rule(Syscall::Pread64, conds.clone(), "BLOCK_READ"));
         rules.push(rule(Syscall::Pwrite64, conds, "BLOCK_WRITE"));

@@ -181,6 +181,8 @@ impl Policy {
                     let op = match c.op {
                         Op::Eq => SeccompCmpOp::Eq,
                         Op::Le => SeccompCmpOp::Le,
+                        Op::Ge => SeccompCmpOp::Ge,
+                        Op::MaskedEq(mask) => SeccompCmpOp::MaskedEq(mask),
                     };
                     SeccompCondition::new(c.arg, width, op, c.value)
                 })

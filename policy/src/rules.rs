@@ -81,6 +81,11 @@ pub(crate) enum Op {
     /// The argument is at most the value, compared unsigned (a negative
     /// offset is a huge number and fails).
     Le,
+    /// The argument is at least the value, compared unsigned.
+    Ge,
+    /// The argument's bits under the mask equal the value (`value` is 0
+    /// and the mask `block_size - 1`: a whole number of blocks).
+    MaskedEq(u64),
 }
 
 /// One condition on one argument of a system call.
@@ -102,6 +107,14 @@ impl fmt::Display for Cond {
         let op = match self.op {
             Op::Eq => "==",
             Op::Le => "<=",
+            Op::Ge => ">=",
+            // A whole number of blocks: `count % 512 == 0`.
+            Op::MaskedEq(mask) if self.value == 0 && mask.wrapping_add(1).is_power_of_two() => {
+                return write!(f, "{} % {} == 0", self.name, mask.wrapping_add(1));
+            }
+            Op::MaskedEq(mask) => {
+                return write!(f, "{} & {mask:#x} == {}", self.name, self.value);
+            }
         };
         match self.symbol {
             Some(symbol) => write!(f, "{} {op} {symbol}", self.name),
@@ -129,11 +142,30 @@ impl fmt::Display for Rule {
             return Ok(());
         }
         f.write_str("(")?;
-        for (i, cond) in self.conds.iter().enumerate() {
+        let mut i = 0;
+        while i < self.conds.len() {
             if i > 0 {
                 f.write_str(", ")?;
             }
-            write!(f, "{cond}")?;
+            let cond = &self.conds[i];
+            // A lower and an upper bound of one argument read as a range:
+            // `512 <= count <= 4096`.
+            match self.conds.get(i + 1) {
+                Some(next)
+                    if cond.op == Op::Ge
+                        && next.op == Op::Le
+                        && next.arg == cond.arg
+                        && cond.symbol.is_none()
+                        && next.symbol.is_none() =>
+                {
+                    write!(f, "{} <= {} <= {}", cond.value, cond.name, next.value)?;
+                    i += 2;
+                }
+                _ => {
+                    write!(f, "{cond}")?;
+                    i += 1;
+                }
+            }
         }
         f.write_str(")")
     }

@@ -22,6 +22,7 @@ use solo5_tender::cmdline::Options;
 use solo5_tender::devices::io::{NetStatus, PollSet};
 use solo5_tender::devices::{self, Attached, DeviceError, Devices, Net};
 use solo5_tender::elf::{self, ElfError};
+use solo5_tender::kernel_file::{self, KernelFileError};
 use solo5_tender::manifest::Manifest;
 use solo5_tender::notes::{self, NoteError, SptAbi};
 use std::io;
@@ -41,6 +42,9 @@ pub enum SptError {
     /// The kernel is not a regular file.
     #[error("{0}: not a regular file")]
     NotAFile(String),
+    /// The kernel file is larger than any tender reads.
+    #[error("{0}: {1}")]
+    KernelTooLarge(String, KernelFileError),
     /// The ELF was refused.
     #[error("{0}")]
     Elf(String, #[source] ElfError),
@@ -85,11 +89,11 @@ pub struct Kernel {
 pub fn load_kernel(path: PathBuf) -> Result<Kernel, SptError> {
     let shown = path.display().to_string();
     // Only a regular file: a FIFO would block, /dev/zero never end.
-    let meta = std::fs::metadata(&path).map_err(|e| SptError::ReadKernel(shown.clone(), e))?;
-    if !meta.is_file() {
-        return Err(SptError::NotAFile(shown));
-    }
-    let file = std::fs::read(&path).map_err(|e| SptError::ReadKernel(shown.clone(), e))?;
+    let file = kernel_file::read(&path, kernel_file::MAX_KERNEL_FILE).map_err(|e| match e {
+        KernelFileError::Io(e) => SptError::ReadKernel(shown.clone(), e),
+        KernelFileError::NotAFile => SptError::NotAFile(shown.clone()),
+        e @ KernelFileError::TooLarge(_) => SptError::KernelTooLarge(shown.clone(), e),
+    })?;
     let abi = notes::spt_abi(&file).map_err(|e| SptError::Note(shown.clone(), e))?;
     let manifest = notes::manifest(&file).map_err(|e| SptError::Note(shown, e))?;
     Ok(Kernel {

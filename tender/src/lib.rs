@@ -5,6 +5,7 @@
 pub mod cmdline;
 pub mod devices;
 pub mod elf;
+pub mod kernel_file;
 pub mod manifest;
 pub mod notes;
 pub mod privileges;

@@ -132,7 +132,8 @@ impl Guest {
 fn setup(nets: &[(usize, i32)]) -> (Ring, Guest, Arc<NetShared>) {
     let mem = memory();
     let shared = Arc::new(NetShared::new(&[]));
-    let ring = Ring::new(mem.clone(), RING, nets, shared.clone()).unwrap();
+    let nets: Vec<(usize, i32, u16)> = nets.iter().map(|&(i, fd)| (i, fd, 1500)).collect();
+    let ring = Ring::new(mem.clone(), RING, &nets, shared.clone()).unwrap();
     ring.clear();
     (ring, Guest { mem, next_id: 0 }, shared)
 }

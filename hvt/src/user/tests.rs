@@ -110,7 +110,10 @@ const DATA: u64 = 0x101000;
 fn kvm() -> bool {
     let ok = std::path::Path::new("/dev/kvm").exists();
     if !ok {
-        assert!(!crate::vm::tests::strict(), "/dev/kvm is absent (SOLO5_TEST_STRICT)");
+        assert!(
+            !crate::vm::tests::strict(),
+            "/dev/kvm is absent (SOLO5_TEST_STRICT)"
+        );
         eprintln!("SKIP: /dev/kvm is absent");
     }
     ok

@@ -74,8 +74,8 @@ fn read(fd: u64) -> libc::c_long {
 }
 
 fn pread(fd: u64, count: u64, offset: u64) -> libc::c_long {
-    let mut buf = [0u8; 1024];
-    let count = count.min(1024);
+    let mut buf = [0u8; 8192];
+    let count = count.min(8192);
     raw(
         libc::SYS_pread64,
         [fd, buf.as_mut_ptr() as u64, count, offset, 0, 0],
@@ -83,8 +83,8 @@ fn pread(fd: u64, count: u64, offset: u64) -> libc::c_long {
 }
 
 fn pwrite(fd: u64, count: u64, offset: u64) -> libc::c_long {
-    let buf = [0u8; 1024];
-    let count = count.min(1024);
+    let buf = [0u8; 8192];
+    let count = count.min(8192);
     raw(
         libc::SYS_pwrite64,
         [fd, buf.as_ptr() as u64, count, offset, 0, 0],
@@ -157,6 +157,7 @@ impl Fixture {
                 capacity: 4096,
             }],
             ring_eventfd: None,
+            max_block_request: 2048,
         }
     }
 
@@ -238,8 +239,27 @@ fn block_offsets_inside_the_device_only() {
     let f = fx.filter();
     let (blk, other) = (n(&fx.blk), n(&fx.other));
     expect(&f, ALLOWED, "pread(0)", || pread(blk, 512, 0));
-    expect(&f, ALLOWED, "pread(4095)", || pread(blk, 1, 4095));
     expect(&f, ALLOWED, "pwrite(3584)", || pwrite(blk, 512, 3584));
+    expect(&f, ALLOWED, "pread(4 blocks at 0)", || pread(blk, 2048, 0));
+    expect(&f, ALLOWED, "pwrite(4 blocks at 2048)", || {
+        pwrite(blk, 2048, 2048)
+    });
+    // Whole blocks only, at most the largest request, aligned offsets.
+    for count in [0, 1, 511, 513, 1000] {
+        expect(&f, KILLED, &format!("pread(count {count})"), || {
+            pread(blk, count, 0)
+        });
+        expect(&f, KILLED, &format!("pwrite(count {count})"), || {
+            pwrite(blk, count, 0)
+        });
+    }
+    expect(&f, KILLED, "pread(5 blocks)", || pread(blk, 2560, 0));
+    expect(&f, KILLED, "pwrite(8 blocks)", || pwrite(blk, 4096, 0));
+    for offset in [1, 511, 513, 4095] {
+        expect(&f, KILLED, &format!("pwrite(offset {offset})"), || {
+            pwrite(blk, 512, offset)
+        });
+    }
     expect(&f, KILLED, "pread(4096)", || pread(blk, 512, 4096));
     expect(&f, KILLED, "pwrite(4096)", || pwrite(blk, 512, 4096));
     expect(&f, KILLED, "pwrite(-512)", || {
@@ -319,23 +339,24 @@ fn prints_every_rule_with_its_reason() {
             capacity: 4096,
         }],
         ring_eventfd: Some(7),
+        max_block_request: 1 << 20,
     };
     let expected = "\
 # seccomp policy of solo5-hvt, hvt ABI 2, x86_64
 # any other system call or argument kills the process (SIGSYS, exit status 159)
-ioctl(fd == 9, request == KVM_RUN)        # run loop
-write(fd == 1)                            # PUTS (solo5_console_write)
-write(fd == 2)                            # fatal error line
-clock_gettime(clk_id == CLOCK_REALTIME)   # WALLTIME (solo5_clock_wall)
-ppoll(sigmask == NULL)                    # POLL (solo5_yield)
-clock_gettime(clk_id == CLOCK_MONOTONIC)  # POLL deadline (host clock without vDSO)
-exit_group                                # HALT (solo5_exit, solo5_abort), fatal errors
-read(fd == 5)                             # NET_READ
-write(fd == 5)                            # NET_WRITE
-read(fd == 7)                             # net ring I/O thread (sleeps on the kick eventfd)
-write(fd == 7)                            # HALT, POLL (wake the net ring thread)
-pread64(fd == 6, offset <= 4095)          # BLOCK_READ
-pwrite64(fd == 6, offset <= 4095)         # BLOCK_WRITE
+ioctl(fd == 9, request == KVM_RUN)                                                            # run loop
+write(fd == 1)                                                                                # PUTS (solo5_console_write)
+write(fd == 2)                                                                                # fatal error line
+clock_gettime(clk_id == CLOCK_REALTIME)                                                       # WALLTIME (solo5_clock_wall)
+ppoll(sigmask == NULL)                                                                        # POLL (solo5_yield)
+clock_gettime(clk_id == CLOCK_MONOTONIC)                                                      # POLL deadline (host clock without vDSO)
+exit_group                                                                                    # HALT (solo5_exit, solo5_abort), fatal errors
+read(fd == 5)                                                                                 # NET_READ
+write(fd == 5)                                                                                # NET_WRITE
+read(fd == 7)                                                                                 # net ring I/O thread (sleeps on the kick eventfd)
+write(fd == 7)                                                                                # HALT, POLL (wake the net ring thread)
+pread64(fd == 6, 512 <= count <= 4096, count % 512 == 0, offset <= 3584, offset % 512 == 0)   # BLOCK_READ
+pwrite64(fd == 6, 512 <= count <= 4096, count % 512 == 0, offset <= 3584, offset % 512 == 0)  # BLOCK_WRITE
 ";
     assert_eq!(build(&h).to_string(), expected);
 }

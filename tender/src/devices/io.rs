@@ -93,33 +93,48 @@ pub fn block_in_range(capacity: u64, offset: u64, len: u64) -> bool {
         && offset.checked_add(len).is_some_and(|end| end <= capacity)
 }
 
-/// Move `len` bytes between `buf` and `fd` at `offset`, with as many
-/// `pread`/`pwrite` calls as the host needs.
+/// The largest block request, in bytes, a tender serves in one call: one
+/// `pread`/`pwrite` of at most this many bytes. Requests are whole blocks,
+/// so with a block size above it (sizes are at most 32 KiB) one block.
+pub const MAX_BLOCK_REQUEST: u64 = 1 << 20;
+
+/// Whether a block request is one a tender serves: `len` a whole, non-zero
+/// number of `block_size` blocks, at most `max` bytes (or one block), at
+/// an offset that is a multiple of the block size, all of it inside the
+/// device ([`block_in_range`]). `block_size` is a power of two.
+pub fn block_request_ok(capacity: u64, block_size: u64, max: u64, offset: u64, len: u64) -> bool {
+    block_size != 0
+        && len != 0
+        && len <= max.max(block_size)
+        && len.is_multiple_of(block_size)
+        && offset.is_multiple_of(block_size)
+        && block_in_range(capacity, offset, len)
+}
+
+/// Move `len` bytes between `buf` and `fd` at `offset` with one
+/// `pread`/`pwrite` (again only when a signal interrupted it): the
+/// filters allow only whole blocks, so a partial transfer is not
+/// continued with a count they would refuse; it is `Short`.
 ///
 /// # Safety
 /// `buf` must be writable (`write == false`) or readable (`write == true`)
 /// for `len` bytes.
 unsafe fn block_transfer(fd: i32, buf: *mut u8, len: usize, offset: u64, write: bool) -> Transfer {
-    let mut done = 0usize;
-    while done < len {
-        let p = buf.wrapping_add(done);
-        let at = offset.wrapping_add(done as u64);
+    loop {
         let r = if write {
-            // SAFETY: [p, p + len - done) lies inside the caller's buffer.
-            unsafe { raw::pwrite(fd, p, len - done, at) }
+            // SAFETY: [buf, buf + len) lies inside the caller's buffer.
+            unsafe { raw::pwrite(fd, buf, len, offset) }
         } else {
             // SAFETY: as above, and writable.
-            unsafe { raw::pread(fd, p, len - done, at) }
+            unsafe { raw::pread(fd, buf, len, offset) }
         };
-        match r {
-            n if n > 0 => done += n as usize,
-            e if e == -(libc::EINTR as isize) => {}
-            0 => return Transfer::Short(done),
-            e if done == 0 => return Transfer::Error(-e as i32),
-            _ => return Transfer::Short(done),
-        }
+        return match r {
+            n if n >= 0 && n as usize == len => Transfer::Done,
+            n if n >= 0 => Transfer::Short(n as usize),
+            e if e == -(libc::EINTR as isize) => continue,
+            e => Transfer::Error(-e as i32),
+        };
     }
-    Transfer::Done
 }
 
 /// Read `len` bytes at `offset` of block device `fd` into `buf`.
@@ -421,6 +436,30 @@ mod tests {
         assert!(!block_in_range(4096, 4096, 0));
         assert!(!block_in_range(4096, 512, u64::MAX - 100));
         assert!(!block_in_range(4096, 0, u64::MAX));
+    }
+
+    #[test]
+    fn block_requests_are_whole_aligned_blocks_inside_the_device() {
+        let ok = |offset, len| block_request_ok(8192, 512, 4096, offset, len);
+        assert!(ok(0, 512));
+        assert!(ok(0, 4096), "up to the maximum");
+        assert!(ok(7680, 512), "the last block");
+        assert!(ok(4096, 4096), "the last eight blocks");
+        assert!(!ok(0, 4608), "above the maximum");
+        assert!(!ok(0, 0), "nothing");
+        for len in [1, 100, 511, 513, 1000] {
+            assert!(!ok(0, len), "len {len}: not whole blocks");
+        }
+        for offset in [1, 256, 511, 513] {
+            assert!(!ok(offset, 512), "offset {offset}: misaligned");
+        }
+        assert!(!ok(8192, 512), "offset = capacity");
+        assert!(!ok(7680, 1024), "straddles the end");
+        assert!(!ok(7680, u64::MAX - 511), "wraps");
+        assert!(!ok(u64::MAX - 511, 512), "offset near the top");
+        // With a block larger than the maximum, one block.
+        assert!(block_request_ok(1 << 16, 1 << 15, 4096, 0, 1 << 15));
+        assert!(!block_request_ok(1 << 16, 1 << 15, 4096, 0, 1 << 16));
     }
 
     #[test]
