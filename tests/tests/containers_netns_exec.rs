@@ -351,3 +351,157 @@ fn mistakes_are_one_line_and_leave_nothing() {
     assert_eq!(pod.taps(), Vec::<String>::new());
     assert!(pod.ns.exec("tc filter show dev eth0 ingress").is_empty());
 }
+
+/// `setpriv` (util-linux) in PATH, or a visible skip.
+fn setpriv() -> bool {
+    if Command::new("setpriv").arg("--version").output().is_err() {
+        solo5_e2e::skip!("SKIP: needs setpriv (util-linux)");
+        return false;
+    }
+    true
+}
+
+impl Pod {
+    /// The helper, run by root holding only the capabilities `caps`
+    /// (setpriv's syntax: `+net_admin,+setuid`): bounding set limited to
+    /// them, nothing inheritable, so root's exec keeps exactly those.
+    fn command_with_caps(
+        &self,
+        caps: &str,
+        opts: &[&str],
+        kernel: &PathBuf,
+        args: &[&str],
+    ) -> Command {
+        let mut c = self.ns.command(std::path::Path::new("setpriv"));
+        c.arg("--inh-caps=-all")
+            .arg(format!("--bounding-set=-all,{caps}"))
+            .arg("--")
+            .arg(helper())
+            .args(opts)
+            .arg("--")
+            .arg(spt())
+            .arg("--mem=2")
+            .arg(kernel)
+            .args(args);
+        c
+    }
+}
+
+/// CAP_NET_ADMIN as the only network capability (what plain runc and a
+/// Kubernetes securityContext adding NET_ADMIN give), plus the three the
+/// helper needs to drop its privileges (in every engine's default set).
+const NET_ADMIN_ONLY: &str = "+net_admin,+setuid,+setgid,+setpcap";
+
+#[test]
+fn without_cap_bpf_the_helper_falls_back_to_mirred_and_says_so_when_asked() {
+    let Some((hello, net)) = setup() else { return };
+    if !setpriv() {
+        return;
+    }
+    let pod = Pod::new(1);
+    let echos = pod.in_echos();
+    // bpf(2) loads no program without CAP_BPF (EPERM), after the query
+    // (CAP_NET_ADMIN) succeeded: the helper falls back to mirred.
+    let mut t = Running::spawn(&mut pod.command_with_caps(
+        NET_ADMIN_ONLY,
+        &["--verbose"],
+        &net,
+        &["limit"],
+    ));
+    until(&mut t, SERVING);
+    let said: Vec<String> = t
+        .stderr()
+        .lines()
+        .filter(|l| l.starts_with("solo5-netns-exec: "))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(said.len(), 1, "{}", t.stderr());
+    assert!(
+        said[0].starts_with("solo5-netns-exec: net 'service0': solo5tap0 <-> eth0 by tc mirred (")
+            && said[0].contains("Operation not permitted"),
+        "{}",
+        said[0]
+    );
+    eprintln!("{}", said[0]);
+    assert!(pod
+        .ns
+        .exec("tc filter show dev eth0 ingress")
+        .contains("mirred"));
+    assert_tender_holds_nothing(t.pid(), "solo5-spt");
+    let p = pod.ping(
+        0,
+        &["-f", "-q", "-c", "20000", "-w", "120", "10.0.0.2"],
+        Duration::from_secs(150),
+    );
+    let s = ping_stats(&p.stdout).unwrap_or_else(|| panic!("{}", p.dump()));
+    assert!(s.transmitted >= 20000, "{}", p.dump());
+    assert!(s.received * 1000 >= 20000 * 999, "{}", p.dump());
+    assert_eq!(pod.in_echos(), echos, "the pod's kernel answered pings");
+    eprintln!("CAP_NET_ADMIN only: {}", ping_summary(&p.stdout));
+    t.kill();
+
+    // Not asked: not a word from the helper.
+    let o = Running::spawn(&mut pod.command_with_caps(NET_ADMIN_ONLY, &[], &net, &["limit"]));
+    let mut o = o;
+    until(&mut o, SERVING);
+    assert!(!o.stderr().contains("solo5-netns-exec"), "{}", o.stderr());
+    o.kill();
+
+    // Exactly CAP_NET_ADMIN: the wiring works, the privilege drop cannot,
+    // and the line says which capability it takes; nothing is left.
+    let o = Running::spawn(&mut pod.command_with_caps("+net_admin", &[], &hello, &[]))
+        .finish(Duration::from_secs(20));
+    assert_one_line(&o, "needs CAP_SETPCAP");
+    let o = Running::spawn(&mut pod.command_with_caps("+net_admin", &[], &net, &["limit"]))
+        .finish(Duration::from_secs(20));
+    assert_one_line(&o, "needs CAP_SETPCAP");
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(pod.taps(), Vec::<String>::new());
+    assert!(!pod
+        .ns
+        .exec("tc filter show dev eth0 ingress")
+        .contains("mirred"));
+
+    // --wiring tcx fails instead, with one line that says what tcx needs.
+    let o = Running::spawn(&mut pod.command_with_caps(
+        NET_ADMIN_ONLY,
+        &["--wiring", "tcx"],
+        &net,
+        &["limit"],
+    ))
+    .finish(Duration::from_secs(20));
+    assert_one_line(&o, "could not attach a tcx redirect on solo5tap0");
+    assert_one_line(&o, "CAP_BPF");
+}
+
+#[test]
+fn without_dev_net_tun_the_error_names_the_device() {
+    let Some((_, net)) = setup() else { return };
+    let pod = Pod::new(1);
+    // A mount namespace of its own where /dev/net is an empty tmpfs.
+    let mut c = pod.ns.command(std::path::Path::new("unshare"));
+    c.args([
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        "mount -t tmpfs tmpfs /dev/net && exec \"$@\"",
+        "sh",
+    ])
+    .arg(helper())
+    .arg("--")
+    .arg(spt())
+    .arg("--mem=2")
+    .arg(&net)
+    .arg("limit");
+    let o = Running::spawn(&mut c).finish(Duration::from_secs(20));
+    assert_one_line(&o, "net 'service0': could not open /dev/net/tun");
+    assert_one_line(&o, "No such file or directory");
+    eprintln!("{}", o.stderr.trim());
+    assert_eq!(pod.taps(), Vec::<String>::new());
+    assert!(!pod
+        .ns
+        .exec("tc filter show dev eth0 ingress")
+        .contains("mirred"));
+}

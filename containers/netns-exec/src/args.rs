@@ -69,6 +69,9 @@ pub struct Args {
     pub gid: u32,
     /// `--wiring`.
     pub wiring: Wiring,
+    /// `--verbose`: one line on stderr per net device saying how it was
+    /// wired.
+    pub verbose: bool,
     /// The tender command line, program first.
     pub tender: Vec<OsString>,
     /// Index in `tender` of KERNEL.
@@ -127,6 +130,7 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, ArgsE
         uid: NOBODY,
         gid: NOBODY,
         wiring: Wiring::Auto,
+        verbose: false,
         tender: Vec::new(),
         kernel_at: 0,
     };
@@ -155,6 +159,7 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, ArgsE
             "--version" => return Ok(Command::Version),
             "--random-mac" => a.random_mac = true,
             "--mirage" => a.mirage = true,
+            "--verbose" => a.verbose = true,
             "--uplink" => {
                 let v = value(&opt)?;
                 let (n, i) = v
@@ -257,6 +262,7 @@ pub fn usage() -> String {
      \x20 --user UID[:GID]     run the tender as UID:GID (default 65534:65534)\n\
      \x20 --wiring auto|tcx|mirred  how taps meet uplinks (default auto: tcx,\n\
      \x20                      else tc mirred)\n\
+     \x20 --verbose            say on stderr how each net device was wired\n\
      \x20 --help, --version\n\
      Guest arguments may use {addr}, {prefix} and {gw}: the uplink's IPv4\n\
      address, prefix length and default gateway.\n"
@@ -300,6 +306,8 @@ mod tests {
         );
         assert_eq!(a.kernel_at, 2);
         assert_eq!(a.tender[a.kernel_at], "k.spt");
+        assert!(!a.verbose);
+        assert!(run(&["--verbose", "--", "t", "k"]).unwrap().verbose);
     }
 
     #[test]

@@ -59,6 +59,9 @@ pub enum RunError {
     /// The tap could not be made.
     #[error("net '{0}': could not create a tap")]
     Tap(String, #[source] io::Error),
+    /// `/dev/net/tun` is missing or refused.
+    #[error("net '{0}': could not open /dev/net/tun to create a tap (give the container the device: --device /dev/net/tun)")]
+    Tun(String, #[source] io::Error),
     /// The tap could not be configured.
     #[error("net '{0}': could not set up {1}")]
     TapSetup(String, String, #[source] io::Error),
@@ -91,6 +94,7 @@ struct Attached {
     uplink: Uplink,
     tap: String,
     mode: Mode,
+    fallback: Option<String>,
     tap_fd: OwnedFd,
     links: Vec<OwnedFd>,
 }
@@ -137,18 +141,31 @@ fn plan(a: &Args, devices: &[String], kernel: &str) -> Result<Vec<(String, Uplin
     Ok(out)
 }
 
-/// Create and wire the tap of device `name` on `u`.
+/// Create and wire the tap of device `name` on `u`. With `--wiring auto`
+/// any refusal of the BPF path (the query, loading the program, creating
+/// the link) falls back to tc mirred.
 fn attach(name: &str, u: Uplink, want: args::Wiring) -> Result<Attached, RunError> {
-    let (mode, _stale) =
+    let plan =
         wiring::prepare(&u.name, u.index, want).map_err(|e| RunError::Wiring(name.into(), e))?;
-    let (tap_fd, tap) =
-        netif::tap_create(wiring::TAP_TEMPLATE).map_err(|e| RunError::Tap(name.into(), e))?;
+    let (tap_fd, tap) = netif::tap_create(wiring::TAP_TEMPLATE).map_err(|e| tap_error(name, e))?;
     let setup = |e| RunError::TapSetup(name.into(), tap.clone(), e);
     netif::set_mtu(&tap, u.mtu).map_err(setup)?;
     netif::set_up(&tap).map_err(setup)?;
     let tap_index =
         netif::if_index(&tap).ok_or_else(|| setup(io::Error::from_raw_os_error(libc::ENODEV)))?;
-    let links = wiring::wire(mode, (&u.name, u.index), (&tap, tap_index)).map_err(|e| {
+    let mut mode = plan.mode;
+    let mut fallback = plan.fallback;
+    let wired = match wiring::wire(mode, (&u.name, u.index), (&tap, tap_index)) {
+        // A half-made tcx wiring is undone when its link descriptors
+        // close, which they did when wire() returned.
+        Err(WiringError::Tcx(on, e)) if want == args::Wiring::Auto => {
+            fallback = Some(format!("tcx refused on {on}: {e}"));
+            mode = Mode::Mirred;
+            wiring::wire(mode, (&u.name, u.index), (&tap, tap_index))
+        }
+        r => r,
+    };
+    let links = wired.map_err(|e| {
         if mode == Mode::Mirred {
             wiring::unwire_mirred(u.index, tap_index);
         }
@@ -159,9 +176,34 @@ fn attach(name: &str, u: Uplink, want: args::Wiring) -> Result<Attached, RunErro
         uplink: u,
         tap,
         mode,
+        fallback,
         tap_fd,
         links,
     })
+}
+
+/// The error of a tap that could not be made; when `/dev/net/tun` is
+/// what is missing or refused, the line names it.
+fn tap_error(name: &str, e: io::Error) -> RunError {
+    match std::fs::OpenOptions::new().read(true).write(true).open(TUN) {
+        Err(open) => RunError::Tun(name.into(), open),
+        Ok(_) => RunError::Tap(name.into(), e),
+    }
+}
+
+/// The device taps are made from.
+const TUN: &str = "/dev/net/tun";
+
+/// The `--verbose` line of one device: which wiring, and why not tcx.
+fn wiring_line(d: &Attached) -> String {
+    let how = match d.mode {
+        Mode::Tcx => "tcx".to_string(),
+        Mode::Mirred => match &d.fallback {
+            Some(why) => format!("tc mirred ({why})"),
+            None => "tc mirred".to_string(),
+        },
+    };
+    format!("net '{}': {} <-> {} by {how}", d.name, d.tap, d.uplink.name)
 }
 
 fn mac_string(m: &[u8; 6]) -> String {
@@ -218,7 +260,11 @@ fn prepare_and_exec(
             v
         });
     for (name, u) in plan(a, &devices, &kernel)? {
-        attached.push(attach(&name, u, a.wiring)?);
+        let d = attach(&name, u, a.wiring)?;
+        if a.verbose {
+            eprintln!("solo5-netns-exec: {}", wiring_line(&d));
+        }
+        attached.push(d);
     }
     // Block files: opened as the tender will open them, while errors can
     // still name the device clearly.

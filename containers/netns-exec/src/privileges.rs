@@ -14,8 +14,11 @@ pub enum DropError {
     /// Clearing a capability set failed.
     #[error("could not clear the {0} capability set")]
     Caps(&'static str, #[source] caps::errors::CapsError),
+    /// Clearing the bounding set failed (it takes CAP_SETPCAP).
+    #[error("could not clear the bounding capability set (needs CAP_SETPCAP)")]
+    Bounding(#[source] caps::errors::CapsError),
     /// setgroups/setresgid/setresuid failed.
-    #[error("could not become uid {0} gid {1}")]
+    #[error("could not become uid {0} gid {1} (needs CAP_SETUID and CAP_SETGID)")]
     Ids(u32, u32, #[source] io::Error),
     /// prctl(PR_SET_NO_NEW_PRIVS) failed.
     #[error("could not set no_new_privs")]
@@ -29,7 +32,7 @@ pub enum DropError {
 /// set, runs as `uid`:`gid` with no supplementary groups, and no exec can
 /// give it a privilege back.
 pub fn drop_all(uid: u32, gid: u32) -> Result<(), DropError> {
-    caps::clear(None, CapSet::Bounding).map_err(|e| DropError::Caps("bounding", e))?;
+    caps::clear(None, CapSet::Bounding).map_err(DropError::Bounding)?;
     sys::set_ids(uid, gid).map_err(|e| DropError::Ids(uid, gid, e))?;
     clear_sets().map_err(|DropCapsError(name, e)| DropError::Caps(name, e))?;
     sys::set_no_new_privs().map_err(DropError::NoNewPrivs)?;

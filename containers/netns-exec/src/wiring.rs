@@ -43,7 +43,7 @@ pub enum WiringError {
     #[error("could not remove a stale redirect of ours from {0}")]
     Cleanup(String, #[source] NetlinkError),
     /// Attaching a tcx link failed.
-    #[error("could not attach a tcx redirect on {0}")]
+    #[error("could not attach a tcx redirect on {0} (--wiring tcx needs CAP_BPF and CAP_NET_ADMIN, and bpf(2) allowed by the seccomp profile; --wiring auto falls back to tc mirred)")]
     Tcx(String, #[source] io::Error),
     /// Adding the qdisc or filter failed.
     #[error("could not add a tc mirred redirect on {0}")]
@@ -84,14 +84,27 @@ fn clean_mirred(uplink: &str, index: u32) -> Result<usize, WiringError> {
     Ok(removed)
 }
 
+/// How an uplink will be wired, once [`prepare`] has looked at it.
+#[derive(Debug)]
+pub struct Plan {
+    /// The mode to try first.
+    pub mode: Mode,
+    /// How many stale filters of ours were removed.
+    pub removed: usize,
+    /// Why tcx is not used (`--wiring auto` after a refusal), for
+    /// `--verbose`.
+    pub fallback: Option<String>,
+}
+
 /// Decide how `uplink` will be wired and make it ready: stale state of
-/// ours removed, refused when another unikernel holds it. Returns the mode
-/// and how many stale filters were removed.
-pub fn prepare(uplink: &str, index: u32, want: Wiring) -> Result<(Mode, usize), WiringError> {
-    let mode = match want {
-        Wiring::Mirred => Mode::Mirred,
+/// ours removed, refused when another unikernel holds it. With
+/// `--wiring auto`, any refusal of `bpf(2)` (an old kernel, no CAP_BPF,
+/// a seccomp profile) means tc mirred.
+pub fn prepare(uplink: &str, index: u32, want: Wiring) -> Result<Plan, WiringError> {
+    let (mode, fallback) = match want {
+        Wiring::Mirred => (Mode::Mirred, None),
         Wiring::Tcx | Wiring::Auto => match bpf::ingress_programs(index) {
-            Ok(0) => Mode::Tcx,
+            Ok(0) => (Mode::Tcx, None),
             Ok(n) => {
                 return Err(WiringError::Busy(
                     uplink.into(),
@@ -99,11 +112,15 @@ pub fn prepare(uplink: &str, index: u32, want: Wiring) -> Result<(Mode, usize), 
                 ))
             }
             Err(e) if want == Wiring::Tcx => return Err(WiringError::NoTcx(e)),
-            Err(_) => Mode::Mirred,
+            Err(e) => (Mode::Mirred, Some(format!("bpf(2) refused: {e}"))),
         },
     };
     let removed = clean_mirred(uplink, index)?;
-    Ok((mode, removed))
+    Ok(Plan {
+        mode,
+        removed,
+        fallback,
+    })
 }
 
 /// Wire `tap` and `uplink` both ways. For tcx, returns the link
