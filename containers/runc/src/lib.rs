@@ -7,11 +7,12 @@
 
 pub mod bundle;
 pub mod cli;
+pub mod image;
 pub mod log;
 mod sys;
 pub mod urunc;
 
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use serde_json::{Map, Value};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,9 +21,12 @@ use thiserror::Error;
 /// Why a unikernel bundle could not be prepared.
 #[derive(Debug, Error)]
 pub enum CreateError {
-    /// config.json unreadable.
-    #[error("could not read {0}: {1}")]
-    Spec(String, String),
+    /// config.json could not be written.
+    #[error("could not write {0}: {1}")]
+    Write(String, std::io::Error),
+    /// The root file system of a unikernel bundle could not be opened.
+    #[error("could not open the bundle's root file system")]
+    Rootfs,
     /// The urunc description was refused.
     #[error(transparent)]
     Urunc(#[from] urunc::UruncError),
@@ -45,35 +49,53 @@ fn install_dir() -> std::io::Result<PathBuf> {
     Ok(exe.parent().map(Path::to_path_buf).unwrap_or_default())
 }
 
-/// The root file system of `spec` in `bundle`.
-fn rootfs(spec: &Spec, bundle: &Path) -> PathBuf {
-    let p = spec
-        .root()
-        .as_ref()
-        .map(|r| r.path().clone())
-        .unwrap_or_else(|| "rootfs".into());
-    if p.is_absolute() {
-        p
-    } else {
-        bundle.join(p)
-    }
+/// The root file system `root.path` of config.json `cfg` in `bundle`
+/// (relative to the bundle unless absolute), None without one.
+fn rootfs_path(cfg: &Value, bundle: &Path) -> Option<PathBuf> {
+    let p = PathBuf::from(cfg.pointer("/root/path")?.as_str()?);
+    Some(if p.is_absolute() { p } else { bundle.join(p) })
 }
 
-/// Rewrite the bundle when it is a unikernel; Ok(false) when it is not.
+/// Whether config.json `cfg` (in `bundle`) is a unikernel's, and its
+/// description: from the raw JSON (the annotations, `root.path`) and the
+/// image's `/urunc.json`, opened inside the root file system. Nothing
+/// else of config.json is looked at.
+pub fn classify(
+    cfg: &Value,
+    bundle: &Path,
+) -> Result<Option<(urunc::Unikernel, image::Rootfs)>, CreateError> {
+    let rootfs = rootfs_path(cfg, bundle).and_then(|p| image::Rootfs::open(&p).ok());
+    let empty = Map::new();
+    let annotations = cfg
+        .get("annotations")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let Some(values) = urunc::find(annotations, rootfs.as_ref())? else {
+        return Ok(None);
+    };
+    let rootfs = rootfs.ok_or(CreateError::Rootfs)?;
+    Ok(Some((urunc::parse(&values)?, rootfs)))
+}
+
+/// Rewrite the bundle when it is a unikernel; Ok(false) when it is not,
+/// and then config.json has not been written (nor parsed beyond JSON):
+/// runc gets it byte for byte. A config.json that cannot be read or is
+/// not JSON is not a unikernel's (runc reports it).
 pub fn prepare(bundle: &Path) -> Result<bool, CreateError> {
-    let cfg = bundle.join("config.json");
-    let mut spec = Spec::load(&cfg)
-        .map_err(|e| CreateError::Spec(cfg.display().to_string(), e.to_string()))?;
-    let root = rootfs(&spec, bundle);
-    let annotations = spec.annotations().clone().unwrap_or_default();
-    let Some(values) = urunc::find(&annotations, &root)? else {
+    let path = bundle.join("config.json");
+    let Ok(text) = std::fs::read(&path) else {
         return Ok(false);
     };
-    let u = urunc::parse(&values)?;
+    let Ok(mut cfg) = serde_json::from_slice::<Value>(&text) else {
+        return Ok(false);
+    };
+    let Some((u, rootfs)) = classify(&cfg, bundle)? else {
+        return Ok(false);
+    };
     let install = install_dir().map_err(CreateError::Install)?;
-    bundle::rewrite(&mut spec, &root, &u, &install)?;
-    spec.save(&cfg)
-        .map_err(|e| CreateError::Spec(cfg.display().to_string(), e.to_string()))?;
+    bundle::rewrite(&mut cfg, &rootfs, &u, &install)?;
+    let out = serde_json::to_vec_pretty(&cfg).expect("a JSON value serializes");
+    std::fs::write(&path, out).map_err(|e| CreateError::Write(path.display().to_string(), e))?;
     Ok(true)
 }
 
@@ -109,24 +131,19 @@ fn exec_runc(argv: &[String]) -> i32 {
 /// The network namespace path of a unikernel container of ours, from its
 /// bundle (None for anything else).
 fn our_netns(bundle: &Path) -> Option<PathBuf> {
-    let spec = Spec::load(bundle.join("config.json")).ok()?;
-    let ours = spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.args().as_ref())
-        .and_then(|a| a.first())
-        .is_some_and(|a| a == &format!("{}/solo5-netns-exec", bundle::MOUNT));
-    if !ours {
+    let text = std::fs::read(bundle.join("config.json")).ok()?;
+    let cfg: Value = serde_json::from_slice(&text).ok()?;
+    let helper = format!("{}/solo5-netns-exec", bundle::MOUNT);
+    if cfg.pointer("/process/args/0")?.as_str()? != helper {
         return None;
     }
-    spec.linux()
-        .as_ref()?
-        .namespaces()
-        .as_ref()?
+    cfg.pointer("/linux/namespaces")?
+        .as_array()?
         .iter()
-        .find(|n| n.typ() == LinuxNamespaceType::Network)?
-        .path()
-        .clone()
+        .find(|n| n["type"] == "network")?
+        .get("path")?
+        .as_str()
+        .map(PathBuf::from)
 }
 
 /// `delete`: runc's, then our stale tc state in the pod's namespace (a

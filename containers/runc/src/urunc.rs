@@ -1,11 +1,12 @@
 //! urunc's image format: `com.urunc.unikernel.*` annotations in the
 //! bundle's `config.json`, or a `/urunc.json` file at the root of the
 //! image with the same keys and base64-encoded values (Docker, nerdctl
-//! and ctr do not pass image labels to the runtime).
+//! and ctr do not pass image labels to the runtime). Values of both are
+//! decoded by urunc's rule ([`decode`]).
 
+use crate::image::{ImageError, Rootfs, URUNC_JSON_CAP};
 use base64::Engine;
 use std::collections::HashMap;
-use std::path::Path;
 use thiserror::Error;
 
 /// The annotation prefix.
@@ -23,6 +24,15 @@ pub enum UruncError {
     /// No `binary`.
     #[error("the unikernel description names no binary (com.urunc.unikernel.binary)")]
     NoBinary,
+    /// A `b64:` value that is not base64 of UTF-8 text.
+    #[error("{0}: not valid base64 after 'b64:'")]
+    Base64(String),
+    /// An annotation whose value is not a string.
+    #[error("annotation {0} is not a string")]
+    Annotation(String),
+    /// `/urunc.json` could not be read.
+    #[error(transparent)]
+    Image(#[from] ImageError),
 }
 
 /// Which tender.
@@ -59,27 +69,55 @@ pub struct Unikernel {
     pub block: Option<String>,
 }
 
-/// urunc's decoding of a `/urunc.json` value: after a `b64:` prefix,
-/// base64; else plain base64 when it decodes to text; else the text.
-pub fn decode(v: &str) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    if let Some(rest) = v.strip_prefix("b64:") {
-        if let Ok(s) = b64.decode(rest).map(String::from_utf8) {
-            return s.unwrap_or_else(|_| v.to_string());
-        }
-    }
-    match b64.decode(v).ok().and_then(|b| String::from_utf8(b).ok()) {
-        Some(s) => s,
-        None => v.to_string(),
-    }
+/// The base64 urunc decodes with: Go's `base64.StdEncoding` (standard
+/// alphabet, canonical `=` padding, non-zero trailing bits accepted; Go
+/// also skips `\r` and `\n`, which [`decode`] removes first).
+const GO_STD: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireCanonical),
+);
+
+fn go_std_decode(s: &str) -> Option<Vec<u8>> {
+    let s: String = s.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
+    GO_STD.decode(s).ok()
 }
 
-/// The `com.urunc.unikernel.*` values (without prefix) of `annotations`.
-pub fn from_annotations(annotations: &HashMap<String, String>) -> HashMap<String, String> {
-    annotations
-        .iter()
-        .filter_map(|(k, v)| Some((k.strip_prefix(PREFIX)?.to_string(), v.clone())))
-        .collect()
+/// urunc's decoding of a value (`decodeConfigValue` in urunc's
+/// `pkg/unikontainers/config.go`): an empty value is empty; after a
+/// `b64:` prefix, base64 that must decode (a value that does not is an
+/// error); else base64 when the whole value decodes to UTF-8 text (the
+/// form older urunc tools wrote); else the value as it is. `key` names
+/// the value in errors.
+pub fn decode(key: &str, v: &str) -> Result<String, UruncError> {
+    if let Some(rest) = v.strip_prefix("b64:") {
+        return go_std_decode(rest)
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| UruncError::Base64(key.to_string()));
+    }
+    Ok(go_std_decode(v)
+        .and_then(|b| String::from_utf8(b).ok())
+        .unwrap_or_else(|| v.to_string()))
+}
+
+/// The `com.urunc.unikernel.*` values (without prefix) of a config.json's
+/// `annotations` object, decoded: engines pass them as they are (Podman's
+/// `--annotation`, a pod's annotations) or as urunc's tools encode them.
+pub fn from_annotations(
+    annotations: &serde_json::Map<String, serde_json::Value>,
+) -> Result<HashMap<String, String>, UruncError> {
+    let mut out = HashMap::new();
+    for (k, v) in annotations {
+        let Some(short) = k.strip_prefix(PREFIX) else {
+            continue;
+        };
+        let s = v
+            .as_str()
+            .ok_or_else(|| UruncError::Annotation(k.clone()))?;
+        out.insert(short.to_string(), decode(k, s)?);
+    }
+    Ok(out)
 }
 
 /// The values of a `/urunc.json`, decoded. Keys may carry the prefix or
@@ -95,26 +133,38 @@ pub fn from_json(bytes: &[u8]) -> Result<HashMap<String, String>, UruncError> {
         let s = v
             .as_str()
             .ok_or_else(|| UruncError::NotJson(format!("{k}: not a string")))?;
-        let k = k.strip_prefix(PREFIX).unwrap_or(k);
-        out.insert(k.to_string(), decode(s));
+        let short = k.strip_prefix(PREFIX).unwrap_or(k);
+        out.insert(short.to_string(), decode(k, s)?);
     }
     Ok(out)
 }
 
-/// Read the description: annotations first, else `rootfs/urunc.json`.
-/// None when the bundle is not a unikernel.
+/// Where urunc's description is in the image.
+pub const URUNC_JSON: &str = "/urunc.json";
+
+/// Read the description, as urunc chooses it: the annotations when they
+/// name a hypervisor and a binary, else `/urunc.json` when the image has
+/// one (whatever it is: a `/urunc.json` that is not a regular file of at
+/// most 1 MiB is refused, not ignored), else the annotations when there
+/// are any (refused for what they lack). None when the bundle is not a
+/// unikernel. `rootfs` is None when the root file system could not be
+/// opened (runc will say why).
 pub fn find(
-    annotations: &HashMap<String, String>,
-    rootfs: &Path,
+    annotations: &serde_json::Map<String, serde_json::Value>,
+    rootfs: Option<&Rootfs>,
 ) -> Result<Option<HashMap<String, String>>, UruncError> {
-    let a = from_annotations(annotations);
-    if !a.is_empty() {
+    let a = from_annotations(annotations)?;
+    let named = |k: &str| a.get(k).is_some_and(|v| !v.trim().is_empty());
+    if named("hypervisor") && named("binary") {
         return Ok(Some(a));
     }
-    match std::fs::read(rootfs.join("urunc.json")) {
-        Ok(bytes) => from_json(&bytes).map(Some),
-        Err(_) => Ok(None),
+    if let Some(r) = rootfs {
+        if r.has(URUNC_JSON)? {
+            let bytes = r.read(URUNC_JSON, URUNC_JSON_CAP)?;
+            return from_json(&bytes).map(Some);
+        }
     }
+    Ok((!a.is_empty()).then_some(a))
 }
 
 /// Interpret the values.
@@ -145,12 +195,84 @@ pub fn parse(v: &HashMap<String, String>) -> Result<Unikernel, UruncError> {
 mod tests {
     use super::*;
 
+    fn d(v: &str) -> String {
+        decode("k", v).unwrap()
+    }
+
     #[test]
     fn decodes_as_urunc_does() {
-        assert_eq!(decode("b64:c3B0"), "spt");
-        assert_eq!(decode("c3B0"), "spt");
-        assert_eq!(decode("/unikernel/test_net.spt"), "/unikernel/test_net.spt");
-        assert_eq!(decode("spt"), "spt");
+        // urunc's b64: form, strict.
+        assert_eq!(d("b64:c3B0"), "spt");
+        assert_eq!(d("b64:"), "");
+        assert_eq!(decode("k", "b64:spt"), Err(UruncError::Base64("k".into())));
+        // b64: of something that is not text.
+        assert_eq!(decode("k", "b64:/w=="), Err(UruncError::Base64("k".into())));
+        // Plain base64 of text (older tools), as Go decodes it: newlines
+        // skipped, trailing bits ignored, padding required.
+        assert_eq!(d("c3B0"), "spt");
+        assert_eq!(d("L2tl\ncm5lbA=="), "/kernel");
+        assert_eq!(d("c3B1"), "spu");
+        assert_eq!(d("c3B"), "c3B");
+        // Raw values: what does not decode to text stays as it is.
+        assert_eq!(d("/unikernel/test_net.spt"), "/unikernel/test_net.spt");
+        assert_eq!(d("spt"), "spt");
+        assert_eq!(d("hvt"), "hvt");
+        assert_eq!(d("mirage"), "mirage");
+        assert_eq!(d("solo5"), "solo5");
+        assert_eq!(d("/disk.img"), "/disk.img");
+        assert_eq!(d("a b"), "a b");
+        assert_eq!(d(""), "");
+        // The documented ambiguity of urunc's rule: a raw value that is
+        // also base64 of text is taken as base64.
+        assert_eq!(d("test"), "test"); // decodes, but not to UTF-8
+        assert_eq!(d("YWJj"), "abc");
+    }
+
+    #[test]
+    fn annotations_raw_and_encoded() {
+        let raw: serde_json::Value = serde_json::json!({
+            "com.urunc.unikernel.hypervisor": "hvt",
+            "com.urunc.unikernel.binary": "/unikernel/test_hello.hvt",
+            "com.urunc.unikernel.cmdline": "a b",
+            "com.urunc.unikernel.unikernelType": "solo5",
+            "org.opencontainers.image.title": "x",
+        });
+        let enc: serde_json::Value = serde_json::json!({
+            "com.urunc.unikernel.hypervisor": "aHZ0",
+            "com.urunc.unikernel.binary": "b64:L3VuaWtlcm5lbC90ZXN0X2hlbGxvLmh2dA==",
+            "com.urunc.unikernel.cmdline": "YSBi",
+            "com.urunc.unikernel.unikernelType": "b64:c29sbzU=",
+        });
+        let a = from_annotations(raw.as_object().unwrap()).unwrap();
+        let b = from_annotations(enc.as_object().unwrap()).unwrap();
+        assert_eq!(a.len(), 4);
+        assert_eq!(a, b);
+        let u = parse(&a).unwrap();
+        assert_eq!(u.hypervisor, Hypervisor::Hvt);
+        assert_eq!(u.binary, "/unikernel/test_hello.hvt");
+        assert_eq!(u.cmdline, "a b");
+        assert_eq!(u.kind, "solo5");
+        let bad = serde_json::json!({"com.urunc.unikernel.binary": 7});
+        assert_eq!(
+            from_annotations(bad.as_object().unwrap()),
+            Err(UruncError::Annotation("com.urunc.unikernel.binary".into()))
+        );
+        let bad = serde_json::json!({"com.urunc.unikernel.binary": "b64:%%"});
+        assert_eq!(
+            from_annotations(bad.as_object().unwrap())
+                .unwrap_err()
+                .to_string(),
+            "com.urunc.unikernel.binary: not valid base64 after 'b64:'"
+        );
+    }
+
+    #[test]
+    fn complete_annotations_win_over_urunc_json() {
+        let none = serde_json::Map::new();
+        assert_eq!(find(&none, None), Ok(None));
+        let partial = serde_json::json!({"com.urunc.unikernel.cmdline": "x"});
+        let got = find(partial.as_object().unwrap(), None).unwrap().unwrap();
+        assert_eq!(parse(&got), Err(UruncError::Hypervisor(String::new())));
     }
 
     #[test]
