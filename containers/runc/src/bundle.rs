@@ -28,7 +28,7 @@ pub const TENDER_UID: u32 = 65534;
 
 /// The inits engines put in front of the container's args, by their
 /// path inside the container, each followed by `--`: Docker's `--init`
-/// (`/sbin/docker-init`, `/dev/init` before Docker 18.06) and Podman's
+/// (`/sbin/docker-init`; `/dev/init` in older releases) and Podman's
 /// (`/run/podman-init`; `/dev/init` in old releases).
 pub const ENGINE_INITS: &[&str] = &["/sbin/docker-init", "/dev/init", "/run/podman-init"];
 
