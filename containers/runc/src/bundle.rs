@@ -183,7 +183,7 @@ pub fn rewrite(
     install: &Path,
 ) -> Result<(), BundleError> {
     let missing = |e: ImageError, what: fn(String) -> BundleError| match e.why {
-        image::Why::Missing => what(e.path.escape_debug().to_string()),
+        image::Why::Missing => what(e.path),
         _ => BundleError::Image(e),
     };
     let file = rootfs

@@ -62,8 +62,7 @@ pub struct ImageError {
 
 impl fmt::Display for ImageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // escape_debug: a path with a newline stays one line.
-        write!(f, "image file {}: {}", self.path.escape_debug(), self.why)
+        write!(f, "image file {}: {}", self.path, self.why)
     }
 }
 

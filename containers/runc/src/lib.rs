@@ -109,7 +109,7 @@ pub fn run(argv: Vec<String>) -> i32 {
             // A config.json we cannot read is runc's to report.
             if bundle.join("config.json").exists() {
                 if let Err(e) = prepare(&bundle) {
-                    let msg = format!("solo5-runc: {e}");
+                    let msg = one_line(&format!("solo5-runc: {e}"));
                     log::error(inv.log.as_deref(), inv.log_json, &msg);
                     eprintln!("{msg}");
                     return 1;
@@ -120,6 +120,20 @@ pub fn run(argv: Vec<String>) -> i32 {
         Some("delete") => delete(&inv),
         _ => exec_runc(&inv.argv),
     }
+}
+
+/// `s` with its control characters escaped (`\n` as `\\n`...): values an
+/// image gives (paths, a hypervisor's name) cannot split the error line.
+pub fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn exec_runc(argv: &[String]) -> i32 {
@@ -176,4 +190,33 @@ fn delete(inv: &cli::Invocation) -> i32 {
         }
     }
     status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_stay_one_line() {
+        assert_eq!(one_line("a\nb\tc 'd' \"e\""), "a\\nb\\tc 'd' \"e\"");
+    }
+
+    #[test]
+    fn plain_bundles_are_not_unikernels() {
+        let cfg = serde_json::json!({
+            "root": {"path": "/nonexistent-solo5-runc-rootfs"},
+            "process": {"capabilities": {"bounding": ["CAP_NOT_A_CAPABILITY"]}},
+            "annotations": {"org.opencontainers.image.title": "x"},
+        });
+        assert!(classify(&cfg, Path::new("/")).unwrap().is_none());
+        // Annotations without a root file system to read the kernel from.
+        let cfg = serde_json::json!({
+            "root": {"path": "/nonexistent-solo5-runc-rootfs"},
+            "annotations": {"com.urunc.unikernel.hypervisor": "spt", "com.urunc.unikernel.binary": "/k"},
+        });
+        assert!(matches!(
+            classify(&cfg, Path::new("/")),
+            Err(CreateError::Rootfs)
+        ));
+    }
 }
