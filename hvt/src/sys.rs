@@ -223,11 +223,15 @@ pub fn warn(message: fmt::Arguments<'_>) {
 }
 
 extern "C" fn on_signal(sig: libc::c_int) {
-    fatal(format_args!("Exiting on signal {sig}"))
+    warn(format_args!("Exiting on signal {sig}"));
+    exit(128 + sig)
 }
 
-/// SIGINT and SIGTERM end the tender with `Exiting on signal N` and exit
-/// status 1, as upstream; every signal is blocked while the handler runs.
+/// SIGTERM, SIGINT and SIGHUP end the tender with upstream's line
+/// `Exiting on signal N` and exit status 128 + N, the status a shell shows
+/// for a process the signal killed and the one solo5-spt exits with
+/// (upstream exits 1, which reads as a failure to start); every signal is
+/// blocked while the handler runs.
 /// SIGPIPE is ignored: console output to a closed pipe is then one error
 /// line and exit status 1 instead of a silent death by signal.
 pub fn exit_on_signals() -> io::Result<()> {
@@ -235,7 +239,7 @@ pub fn exit_on_signals() -> io::Result<()> {
     if unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) } == libc::SIG_ERR {
         return Err(io::Error::last_os_error());
     }
-    for sig in [libc::SIGINT, libc::SIGTERM] {
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
         // SAFETY: `sa` is fully initialised; the handler only formats on
         // its stack, writes and exits (async-signal-safe).
         let rc = unsafe {

@@ -180,6 +180,74 @@ pub fn guest_signals() -> Result<(), LaunchError> {
     Ok(())
 }
 
+/// Bytes of the stack the stop handler runs on: the guest's own stack
+/// pointer is the guest's business, so the handler never uses it.
+const STOP_STACK: usize = 16 << 10;
+
+/// The stop handler's stack, outside guest memory.
+struct StopStack(core::cell::UnsafeCell<[u8; STOP_STACK]>);
+
+// SAFETY: only the kernel writes it, on signal delivery to the one
+// thread the tender has; no Rust code reads or writes it.
+unsafe impl Sync for StopStack {}
+
+static STOP_STACK_MEM: StopStack = StopStack(core::cell::UnsafeCell::new([0; STOP_STACK]));
+
+/// The signals that stop a guest: what `docker stop`, `kill`, a
+/// terminal's Ctrl-C and a hang-up send.
+pub const STOP_SIGNALS: [libc::c_int; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
+
+/// SIGTERM, SIGINT, SIGHUP: end the process at once with status 128 + the
+/// signal, the status a shell shows for a process the signal killed.
+/// Installed as a handler, not left at the default action, because a
+/// container's PID 1 does not die of a default-action signal: the kernel
+/// drops it. It runs on its own stack, after the filter, with the guest's
+/// FS base: one raw `exit_group`, which every spt filter allows; no
+/// allocation, no lock, no thread-local, no libc.
+extern "C" fn on_stop(sig: libc::c_int) {
+    crate::sys::exit_group(128 + sig)
+}
+
+/// Install [`on_stop`] for [`STOP_SIGNALS`] on its own stack, with every
+/// signal blocked while it runs, and unblock those signals.
+pub fn stop_signals() -> Result<(), LaunchError> {
+    let ss = libc::stack_t {
+        ss_sp: STOP_STACK_MEM.0.get().cast(),
+        ss_flags: 0,
+        ss_size: STOP_STACK,
+    };
+    // SAFETY: ss describes a static buffer of STOP_STACK bytes that lives
+    // as long as the process and that nothing else uses.
+    if unsafe { libc::sigaltstack(&ss, core::ptr::null_mut()) } != 0 {
+        return Err(LaunchError::Signal(
+            libc::SIGTERM,
+            io::Error::last_os_error(),
+        ));
+    }
+    for sig in STOP_SIGNALS {
+        // SAFETY: sa is fully initialised; the handler makes one raw
+        // system call and never returns (async-signal-safe).
+        let rc = unsafe {
+            let mut sa: libc::sigaction = core::mem::zeroed();
+            sa.sa_sigaction = on_stop as extern "C" fn(libc::c_int) as usize;
+            sa.sa_flags = libc::SA_ONSTACK;
+            libc::sigfillset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, core::ptr::null_mut())
+        };
+        if rc != 0 {
+            return Err(LaunchError::Signal(sig, io::Error::last_os_error()));
+        }
+        // SAFETY: set is initialised by sigemptyset before use.
+        unsafe {
+            let mut set: libc::sigset_t = core::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, sig);
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, core::ptr::null_mut());
+        }
+    }
+    Ok(())
+}
+
 /// Drop every capability set (the tenders' shared code).
 pub fn drop_capabilities() -> Result<(), LaunchError> {
     Ok(solo5_tender::privileges::drop_capabilities()?)

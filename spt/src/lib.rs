@@ -258,6 +258,7 @@ pub fn run(mut k: Kernel, o: &Options) -> Result<std::convert::Infallible, SptEr
     let filter = solo5_policy::build(&abi, &policy_devices(&devices)).compile()?;
     launch::drop_capabilities()?;
     launch::guest_signals()?;
+    launch::stop_signals()?;
     // Descriptors and memory must outlive this function: the guest owns
     // them until the process exits.
     std::mem::forget(devices);
