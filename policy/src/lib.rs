@@ -22,7 +22,7 @@
 //!     blocks: vec![Block { fd: 4, block_size: 512, capacity: 4096 }],
 //! };
 //! let policy = build(&Abi::Native, &devices);
-//! assert!(policy.to_string().contains("pread64(fd == 4, count == 512, offset <= 3584)"));
+//! assert!(policy.to_string().contains("pread64(fd == 4, count == 512, offset <= 3584, offset % 512 == 0)"));
 //! let filter = policy.compile()?;
 //! assert!(!filter.is_empty());
 //! # Ok::<(), solo5_policy::Error>(())

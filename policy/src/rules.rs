@@ -272,8 +272,9 @@ fn net(rules: &mut Vec<Rule>, net_fds: &[i32]) {
     }
 }
 
-/// `pread64`/`pwrite64` of exactly one block at an offset that keeps the
-/// block inside the device. A device smaller than one block gets no rule:
+/// `pread64`/`pwrite64` of exactly one block at an aligned offset that
+/// keeps the block inside the device (upstream's filter does not pin the
+/// alignment; upstream's bindings never send a misaligned offset). A device smaller than one block gets no rule:
 /// no offset would be valid (and a rule-less syscall must never be added,
 /// seccompiler reads that as "any arguments").
 fn block(rules: &mut Vec<Rule>, blocks: &[Block]) {
@@ -285,6 +286,7 @@ fn block(rules: &mut Vec<Rule>, blocks: &[Block]) {
             fd_is("fd", b.fd),
             long(2, "count", Op::Eq, b.block_size),
             long(3, "offset", Op::Le, last),
+            long(3, "offset", Op::MaskedEq(b.block_size - 1), 0),
         ];
         // solo5_block_read reads one block.
         rules.push(rule(Syscall::Pread64, conds.clone(), "solo5_block_read"));

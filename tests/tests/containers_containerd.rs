@@ -17,7 +17,7 @@
 
 use solo5_e2e::containers::{
     assert_tender_holds_nothing, build_image, read, skip_unless_containerd, static_c, upstream,
-    urunc_json, wait_file, Containerd, Install, Pod, PLAIN_HELLO_C, SERVING,
+    urunc_json, wait_file, Containerd, Pod, PLAIN_HELLO_C, SERVING,
 };
 use solo5_e2e::{ping_summary, TempDir};
 use std::path::Path;

@@ -39,17 +39,17 @@ fn native_policy_prints_exactly() {
     let expected = "\
 # seccomp policy of solo5-spt, native ABI, x86_64
 # any other system call or argument kills the process (SIGSYS, exit status 159)
-write(fd == 1)                                   # solo5_console_write
-exit_group                                       # solo5_exit, solo5_abort
-clock_gettime(clk_id == CLOCK_MONOTONIC)         # solo5_clock_monotonic (vDSO fallback)
-clock_gettime(clk_id == CLOCK_REALTIME)          # solo5_clock_wall (vDSO fallback)
-arch_prctl(code == ARCH_SET_FS)                  # solo5_set_tls_base
-ppoll(sigmask == NULL)                           # solo5_yield
-read(fd == 3)                                    # solo5_net_read
-write(fd == 3)                                   # solo5_net_write
-pread64(fd == 4, count == 512, offset <= 3584)   # solo5_block_read
-pwrite64(fd == 4, count == 512, offset <= 3584)  # solo5_block_write
-write(fd == 2)                                   # solo5_net_read, solo5_yield (end-of-file notice)
+write(fd == 1)                                                      # solo5_console_write
+exit_group                                                          # solo5_exit, solo5_abort
+clock_gettime(clk_id == CLOCK_MONOTONIC)                            # solo5_clock_monotonic (vDSO fallback)
+clock_gettime(clk_id == CLOCK_REALTIME)                             # solo5_clock_wall (vDSO fallback)
+arch_prctl(code == ARCH_SET_FS)                                     # solo5_set_tls_base
+ppoll(sigmask == NULL)                                              # solo5_yield
+read(fd == 3)                                                       # solo5_net_read
+write(fd == 3)                                                      # solo5_net_write
+pread64(fd == 4, count == 512, offset <= 3584, offset % 512 == 0)   # solo5_block_read
+pwrite64(fd == 4, count == 512, offset <= 3584, offset % 512 == 0)  # solo5_block_write
+write(fd == 2)                                                      # solo5_net_read, solo5_yield (end-of-file notice)
 ";
     assert_eq!(text, expected);
 }
@@ -85,11 +85,11 @@ fn spt_v2_policy_lists_the_upstream_rules() {
         ("read(fd == 3)", "solo5_net_read"),
         ("write(fd == 3)", "solo5_net_write"),
         (
-            "pread64(fd == 4, count == 512, offset <= 3584)",
+            "pread64(fd == 4, count == 512, offset <= 3584, offset % 512 == 0)",
             "solo5_block_read",
         ),
         (
-            "pwrite64(fd == 4, count == 512, offset <= 3584)",
+            "pwrite64(fd == 4, count == 512, offset <= 3584, offset % 512 == 0)",
             "solo5_block_write",
         ),
     ];
@@ -122,19 +122,19 @@ fn one_line_per_device_rule() {
         ("read(fd == 7)", "solo5_net_read"),
         ("write(fd == 7)", "solo5_net_write"),
         (
-            "pread64(fd == 4, count == 512, offset <= 1099511627264)",
+            "pread64(fd == 4, count == 512, offset <= 1099511627264, offset % 512 == 0)",
             "solo5_block_read",
         ),
         (
-            "pwrite64(fd == 4, count == 512, offset <= 1099511627264)",
+            "pwrite64(fd == 4, count == 512, offset <= 1099511627264, offset % 512 == 0)",
             "solo5_block_write",
         ),
         (
-            "pread64(fd == 8, count == 4096, offset <= 0)",
+            "pread64(fd == 8, count == 4096, offset <= 0, offset % 4096 == 0)",
             "solo5_block_read",
         ),
         (
-            "pwrite64(fd == 8, count == 4096, offset <= 0)",
+            "pwrite64(fd == 8, count == 4096, offset <= 0, offset % 4096 == 0)",
             "solo5_block_write",
         ),
         (

@@ -151,6 +151,10 @@ fn block_one_whole_block_inside_the_device() {
             ok(a, 512, 3584);
             killed(a, 512, 3585);
             killed(a, 512, 4096);
+            // Misaligned offsets inside the device.
+            killed(a, 512, 1);
+            killed(a, 512, 511);
+            killed(a, 512, 1000);
             killed(a, 512, 1 << 32); // low 32 bits 0: offsets compare all 64 bits
             killed(a, 512, 512u64.wrapping_neg()); // offset -512 as loff_t
             killed(a, 511, 0);
