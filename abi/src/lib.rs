@@ -7,6 +7,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod hvt;
 pub mod mft;
 pub mod native;
 pub mod note;

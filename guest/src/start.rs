@@ -49,6 +49,7 @@ use solo5_abi::PAGE_SIZE;
 use crate::image::Layout;
 pub use crate::image::GUARD_SIZE;
 use crate::log::{self, Level};
+use crate::platform::Placed;
 
 /// The least free memory (heap, guard and stack together, from `_end` to
 /// the top) the bindings start an application with: 512 KiB, upstream's
@@ -164,17 +165,17 @@ impl MemoryMap {
         }
     }
 
-    /// The hvt layout: page tables, guard and stack after the image (set
-    /// up by `_start`), the heap from the top of the stack to the end of
+    /// A flavor's own layout (hvt at CPL0): page tables, guard and stack
+    /// after the image, placed by its start-up and handed over in the
+    /// boot value, the heap from the top of the stack to the end of
     /// memory.
-    #[cfg(feature = "hvt")]
-    pub fn below_heap(mem_size: u64, layout: Layout, heap_start: u64) -> MemoryMap {
+    pub fn below_heap(mem_size: u64, layout: Layout, placed: Placed) -> MemoryMap {
         MemoryMap {
             mem_size,
             layout,
-            heap_start,
+            heap_start: placed.heap_start,
             heap_end: mem_size,
-            stack: crate::platform::hvt_cpu::stack_range(),
+            stack: placed.stack,
             free_from: (layout.end as u64).div_ceil(PAGE_SIZE) * PAGE_SIZE,
         }
     }
@@ -307,14 +308,9 @@ pub(crate) unsafe fn start(boot_info: *const core::ffi::c_void) -> ! {
         log::set_level(level);
     }
 
-    let map = match boot.heap {
+    let map = match boot.placed {
         None => MemoryMap::new(boot.mem_size, boot.kernel_end, crate::image::layout()),
-        #[cfg(feature = "hvt")]
-        Some(heap_start) => {
-            MemoryMap::below_heap(boot.mem_size, crate::image::layout(), heap_start)
-        }
-        #[cfg(not(feature = "hvt"))]
-        Some(_) => fail("heap placement"),
+        Some(placed) => MemoryMap::below_heap(boot.mem_size, crate::image::layout(), placed),
     };
     map.log();
     if !map.heap_ok() {

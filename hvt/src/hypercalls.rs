@@ -16,10 +16,10 @@
 
 use crate::layout::hypercall::{self as hc, off};
 use crate::memory::{BadAccess, GuestMemory};
-use crate::ring;
-use crate::sys::{self, fatal, Errno, PROG};
+use crate::net::NetShared;
+use crate::sys::{self, fatal, Errno};
 use solo5_abi::result::{EINVAL, EUNSPEC, OK};
-use solo5_tender::devices::io::{self, NetEof, NetStatus, PollSet, Transfer};
+use solo5_tender::devices::io::{self, PollSet, Transfer};
 use std::sync::Arc;
 
 /// What the run loop does after a hypercall.
@@ -27,6 +27,9 @@ use std::sync::Arc;
 pub enum Next {
     /// Enter the guest again.
     Resume,
+    /// POLL found a net device readable: wake the net ring's thread, if
+    /// there is one, then enter the guest again.
+    NetReady,
     /// The guest halted with this exit status.
     Halt(i32),
 }
@@ -68,54 +71,6 @@ pub enum Device {
 /// Ethernet header length: a frame is at most MTU + 14 bytes.
 pub const ETHER_HLEN: u64 = 14;
 
-/// What the hypercalls and the ring thread share about the net devices:
-/// the end-of-file state and lines of the shared device code, and which
-/// devices' ring writes failed.
-#[derive(Debug, Default)]
-pub struct NetShared {
-    /// Devices at end of file, and the line each gets.
-    pub status: NetStatus,
-    /// Devices whose ring writes failed (said once each).
-    write_failed: NetEof,
-    names: Vec<String>,
-}
-
-impl NetShared {
-    /// For the net devices `names` (manifest index, name).
-    pub fn new(names: &[(usize, &str)]) -> NetShared {
-        let mut all = vec![String::new(); 64];
-        for &(i, name) in names {
-            if let Some(n) = all.get_mut(i) {
-                *n = name.to_string();
-            }
-        }
-        NetShared {
-            status: NetStatus::new(PROG, names),
-            write_failed: NetEof::new(),
-            names: all,
-        }
-    }
-
-    /// A frame written through the ring could not go out (`errno`, or a
-    /// short write when `None`): the ring has no way to tell the guest,
-    /// so the tender says so, once per device, and drops the frame.
-    pub fn write_failed(&self, index: usize, errno: Option<i32>, wrote: usize, len: u32) {
-        if !self.write_failed.set(index) {
-            return;
-        }
-        let name = self.names.get(index).map_or("", String::as_str);
-        match errno {
-            Some(e) => sys::warn(format_args!(
-                "warning: net '{name}': frame write failed: {}; frames that cannot be written are dropped",
-                Errno(e)
-            )),
-            None => sys::warn(format_args!(
-                "warning: net '{name}': wrote only {wrote} out of {len} bytes of a frame; frames that cannot be written are dropped"
-            )),
-        }
-    }
-}
-
 /// The state the hypercalls need, built before the first run.
 pub struct Hypercalls {
     devices: [Device; 64],
@@ -123,7 +78,6 @@ pub struct Hypercalls {
     has_block: bool,
     poll: PollSet,
     net: Arc<NetShared>,
-    ring: Option<ring::Thread>,
 }
 
 impl Default for Hypercalls {
@@ -152,13 +106,7 @@ impl Hypercalls {
             has_block: devices.iter().any(|(_, d)| matches!(d, Device::Block(..))),
             poll: PollSet::new(&nets),
             net,
-            ring: None,
         }
-    }
-
-    /// The ring thread to drain at HALT.
-    pub fn set_ring(&mut self, t: ring::Thread) {
-        self.ring = Some(t);
     }
 
     /// Handle hypercall `nr` with its argument struct at `gpa`.
@@ -171,13 +119,7 @@ impl Hypercalls {
             hc::BLOCK_READ if self.has_block => self.block(mem, gpa, false),
             hc::NET_WRITE if self.has_net => self.net(mem, gpa, true),
             hc::NET_READ if self.has_net => self.net(mem, gpa, false),
-            hc::HALT => {
-                let next = halt(mem, gpa)?;
-                if let Some(t) = &self.ring {
-                    t.drain();
-                }
-                Ok(next)
-            }
+            hc::HALT => halt(mem, gpa),
             _ => Err(Fault::Invalid(nr)),
         }
     }
@@ -203,12 +145,13 @@ impl Hypercalls {
         let ready_set = self
             .poll
             .wait(&self.net.status, deadline, sys::monotonic_ns);
-        if let (Some(t), true) = (&self.ring, ready_set != 0) {
-            t.wake();
-        }
         mem.write_u64(gpa + off::POLL_READY_SET, ready_set)?;
         mem.write_i32(gpa + off::POLL_RET, ready_set.count_ones() as i32)?;
-        Ok(Next::Resume)
+        Ok(if ready_set != 0 {
+            Next::NetReady
+        } else {
+            Next::Resume
+        })
     }
 
     /// BLOCK_WRITE / BLOCK_READ: exactly `len` bytes at `offset`, whole
@@ -492,7 +435,7 @@ pub(crate) mod tests {
         // SAFETY: writes one byte from a live buffer to our socket.
         assert_eq!(unsafe { libc::write(fds[1], b"x".as_ptr().cast(), 1) }, 1);
         put(&mut m, 0x200000, 10_000_000_000);
-        assert_eq!(h.dispatch(&m, hc::POLL, 0x200000), Ok(Next::Resume));
+        assert_eq!(h.dispatch(&m, hc::POLL, 0x200000), Ok(Next::NetReady));
         assert_eq!(m.read_u64(0x200008).unwrap(), 1 << 3);
         assert_eq!(m.read_i32(0x200010).unwrap(), 1);
         // SAFETY: closing our own descriptors.

@@ -21,6 +21,7 @@ pub mod hypercalls;
 pub mod kernel;
 pub mod layout;
 pub mod memory;
+pub mod net;
 pub mod paging;
 pub mod ring;
 pub mod run;
@@ -30,7 +31,8 @@ pub mod user;
 pub mod vm;
 
 use boot::BootInfo;
-use hypercalls::{Device, Hypercalls, NetShared};
+use hypercalls::{Device, Hypercalls};
+use net::NetShared;
 use kernel::{Kernel, KernelError};
 use memory::{GuestMemory, MemoryError};
 use sandbox::SandboxError;
@@ -179,6 +181,9 @@ pub struct Prepared {
     vm: Vm,
     mem: Arc<GuestMemory>,
     hypercalls: Hypercalls,
+    /// The net ring's thread, when the ring is offered: the run loop
+    /// wakes it when POLL finds a frame and drains it at HALT.
+    ring: Option<ring::Thread>,
     /// The net ring's eventfd, when the ring is offered.
     ring_eventfd: Option<i32>,
     /// Kept open for the guest until the process ends.
@@ -195,7 +200,7 @@ fn kick_eventfd(vm: &Vm) -> Result<vmm_sys_util::eventfd::EventFd, String> {
     }
     let efd = vmm_sys_util::eventfd::EventFd::new(libc::EFD_CLOEXEC)
         .map_err(|e| format!("eventfd() failed, falling back to hypercalls: {e}"))?;
-    vm.kick_eventfd(&efd, ring::KICK_PORT)
+    vm.kick_eventfd(&efd, u64::from(ring::KICK_PORT))
         .map_err(|e| format!("KVM_IOEVENTFD failed, falling back to hypercalls: {e}"))?;
     Ok(efd)
 }
@@ -314,8 +319,9 @@ pub fn prepare(o: &Options, ring_choice: RingChoice) -> Result<Prepared, HvtErro
             ),
         })
         .collect();
-    let mut hypercalls = Hypercalls::new(&table, shared.clone());
+    let hypercalls = Hypercalls::new(&table, shared.clone());
     let mut ring_eventfd = None;
+    let mut ring_thread = None;
     // Nothing from here on needs a privilege: give every capability up
     // while this is the only thread, so that the ring's thread starts
     // with none (capabilities are per thread; the filter, installed
@@ -328,7 +334,7 @@ pub fn prepare(o: &Options, ring_choice: RingChoice) -> Result<Prepared, HvtErro
         let raw = efd.as_raw_fd();
         match ring::Thread::start(r, efd) {
             Ok(t) => {
-                hypercalls.set_ring(t);
+                ring_thread = Some(t);
                 ring_eventfd = Some(raw);
             }
             Err(e) => {
@@ -345,6 +351,7 @@ pub fn prepare(o: &Options, ring_choice: RingChoice) -> Result<Prepared, HvtErro
         vm,
         mem,
         hypercalls,
+        ring: ring_thread,
         ring_eventfd,
         devices,
         user,
@@ -367,9 +374,17 @@ impl Prepared {
             ref mut vm,
             ref mem,
             ref mut hypercalls,
+            ref ring,
             user,
             ..
         } = self;
-        run::run(&mut vm.vcpu, vm.sync_regs, mem, hypercalls, user)
+        run::run(
+            &mut vm.vcpu,
+            vm.sync_regs,
+            mem,
+            hypercalls,
+            ring.as_ref(),
+            user,
+        )
     }
 }

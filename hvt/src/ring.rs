@@ -17,7 +17,7 @@
 //! index & 1023. Every guest buffer is checked against guest memory as a
 //! hypercall's is: a bad one stops the guest with one line.
 
-use crate::hypercalls::NetShared;
+use crate::net::NetShared;
 use crate::memory::{BadAccess, GuestMemory};
 use crate::sys::{self, fatal, Errno};
 use solo5_abi::result::{EINVAL, OK};
@@ -25,46 +25,59 @@ use solo5_tender::devices::io::Transfer;
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
+use solo5_abi::hvt::{Ring as RingLayout, RingCommit, RingEntry};
+
+pub use solo5_abi::hvt::{
+    FEATURE_RING_IO, RING_KICK_PORT as KICK_PORT, RING_OP_NET_READ as OP_NET_READ,
+    RING_OP_NET_WRITE as OP_NET_WRITE, RING_SLOTS as SLOTS,
+};
+
 /// `sizeof(struct hvt_ring)`.
-pub const RING_SIZE: u64 = 49280;
+pub const RING_SIZE: u64 = core::mem::size_of::<RingLayout>() as u64;
 /// What the ring reserves at the top of the allocation: one 2 MiB page.
 pub const RESERVED: u64 = crate::layout::MEM_ALIGN;
-/// Entries (and completions) in the ring.
-pub const SLOTS: u32 = 1024;
 const MASK: u32 = SLOTS - 1;
-/// The port the guest writes to wake the I/O thread.
-pub const KICK_PORT: u64 = 0x600;
-/// Boot info `host_features` bit: the ring is offered.
-pub const FEATURE_RING_IO: u32 = 1;
-/// Entry operation: send the frame.
-pub const OP_NET_WRITE: u32 = 1;
-/// Entry operation: receive a frame into the buffer, with a completion.
-pub const OP_NET_READ: u32 = 2;
 /// How many times the I/O thread looks for work before it sleeps.
 pub const SPIN: u32 = 4096;
 
-/// Offsets in `struct hvt_ring`.
+/// Offsets in `struct hvt_ring`, from [`solo5_abi::hvt::Ring`].
 pub mod off {
+    use super::{RingCommit, RingEntry, RingLayout};
+    use core::mem::{offset_of, size_of};
     /// `u32 ent_tail`, guest.
-    pub const ENT_TAIL: u64 = 0;
+    pub const ENT_TAIL: u64 = offset_of!(RingLayout, ent_tail) as u64;
     /// `u32 com_head`, guest.
-    pub const COM_HEAD: u64 = 4;
+    pub const COM_HEAD: u64 = offset_of!(RingLayout, com_head) as u64;
     /// `u32 ent_head`, host.
-    pub const ENT_HEAD: u64 = 64;
+    pub const ENT_HEAD: u64 = offset_of!(RingLayout, ent_head) as u64;
     /// `u32 com_tail`, host.
-    pub const COM_TAIL: u64 = 68;
+    pub const COM_TAIL: u64 = offset_of!(RingLayout, com_tail) as u64;
     /// `u32 needs_kick`, host.
-    pub const NEEDS_KICK: u64 = 72;
+    pub const NEEDS_KICK: u64 = offset_of!(RingLayout, needs_kick) as u64;
     /// `entries[1024]`.
-    pub const ENTRIES: u64 = 128;
-    /// `sizeof(struct hvt_ring_entry)`: `u32 operation`, `u32 handle`,
-    /// `u64 data`, `u32 len`, `u32 id`, `u64 reserved`.
-    pub const ENTRY_SIZE: u64 = 32;
+    pub const ENTRIES: u64 = offset_of!(RingLayout, entries) as u64;
+    /// `sizeof(struct hvt_ring_entry)`.
+    pub const ENTRY_SIZE: u64 = size_of::<RingEntry>() as u64;
     /// `commits[1024]`.
-    pub const COMMITS: u64 = 32896;
-    /// `sizeof(struct hvt_ring_commit)`: `u32 id`, `i32 ret`, `u32 len`,
-    /// `u32 reserved`.
-    pub const COMMIT_SIZE: u64 = 16;
+    pub const COMMITS: u64 = offset_of!(RingLayout, commits) as u64;
+    /// `sizeof(struct hvt_ring_commit)`.
+    pub const COMMIT_SIZE: u64 = size_of::<RingCommit>() as u64;
+    /// Entry fields.
+    pub const E_OPERATION: u64 = offset_of!(RingEntry, operation) as u64;
+    /// `u32 handle`.
+    pub const E_HANDLE: u64 = offset_of!(RingEntry, handle) as u64;
+    /// `u64 data`.
+    pub const E_DATA: u64 = offset_of!(RingEntry, data) as u64;
+    /// `u32 len`.
+    pub const E_LEN: u64 = offset_of!(RingEntry, len) as u64;
+    /// `u32 id`.
+    pub const E_ID: u64 = offset_of!(RingEntry, id) as u64;
+    /// Commit fields: `u32 id`.
+    pub const C_ID: u64 = offset_of!(RingCommit, id) as u64;
+    /// `i32 ret`.
+    pub const C_RET: u64 = offset_of!(RingCommit, ret) as u64;
+    /// `u32 len`.
+    pub const C_LEN: u64 = offset_of!(RingCommit, len) as u64;
 }
 
 /// Why the ring stops the guest.
@@ -172,14 +185,14 @@ impl Ring {
 
     fn entry(&self, index: u32) -> Entry {
         let at = off::ENTRIES + u64::from(index & MASK) * off::ENTRY_SIZE;
-        let lo = u64::from(self.read32(at + 8));
-        let hi = u64::from(self.read32(at + 12));
+        let lo = u64::from(self.read32(at + off::E_DATA));
+        let hi = u64::from(self.read32(at + off::E_DATA + 4));
         Entry {
-            operation: self.read32(at),
-            handle: self.read32(at + 4),
+            operation: self.read32(at + off::E_OPERATION),
+            handle: self.read32(at + off::E_HANDLE),
             data: lo | hi << 32,
-            len: self.read32(at + 16),
-            id: self.read32(at + 20),
+            len: self.read32(at + off::E_LEN),
+            id: self.read32(at + off::E_ID),
         }
     }
 
@@ -187,7 +200,7 @@ impl Ring {
     fn commit(&self, id: u32, ret: u32, len: u32) {
         let tail = self.word(off::COM_TAIL).load(Ordering::Relaxed);
         let at = off::COMMITS + u64::from(tail & MASK) * off::COMMIT_SIZE;
-        for (o, v) in [(0, id), (4, ret), (8, len)] {
+        for (o, v) in [(off::C_ID, id), (off::C_RET, ret), (off::C_LEN, len)] {
             // SAFETY: the commit slot lies inside the ring (slot < 1024).
             unsafe { core::ptr::write_volatile(self.base.add((at + o) as usize).cast::<u32>(), v) };
         }

@@ -14,6 +14,7 @@
 use crate::hypercalls::{self, Hypercalls, Next};
 use crate::layout::hypercall::{MAX, PIO_BASE};
 use crate::memory::GuestMemory;
+use crate::ring;
 use crate::sys::{self, fatal, Errno};
 use kvm_bindings::{
     KVM_EXIT_FAIL_ENTRY, KVM_EXIT_INTERNAL_ERROR, KVM_EXIT_IO, KVM_EXIT_IO_OUT, KVM_EXIT_MMIO,
@@ -35,13 +36,15 @@ fn rip(vcpu: &mut VcpuFd, sync_regs: bool, what: &str) -> u64 {
 }
 
 /// Run the guest until it halts; then end the process with its status.
-/// `user`: the guest was entered at CPL3, so its traps come from the
-/// tender's stub.
+/// `ring`: the net ring's thread, woken when POLL finds a frame and
+/// drained at HALT. `user`: the guest was entered at CPL3, so its traps
+/// come from the tender's stub.
 pub fn run(
     vcpu: &mut VcpuFd,
     sync_regs: bool,
     mem: &GuestMemory,
     hc: &mut Hypercalls,
+    ring: Option<&ring::Thread>,
     user: bool,
 ) -> ! {
     loop {
@@ -84,7 +87,17 @@ pub fn run(
                 }
                 match hc.dispatch(mem, port - PIO_BASE, u64::from(gpa)) {
                     Ok(Next::Resume) => {}
-                    Ok(Next::Halt(status)) => sys::exit(status),
+                    Ok(Next::NetReady) => {
+                        if let Some(t) = ring {
+                            t.wake();
+                        }
+                    }
+                    Ok(Next::Halt(status)) => {
+                        if let Some(t) = ring {
+                            t.drain();
+                        }
+                        sys::exit(status)
+                    }
                     Err(f) => hypercalls::stop(f),
                 }
             }

@@ -42,8 +42,7 @@ pub use crate::layout::user::TRAP_PORT as PORT;
 pub const STUB_SLOT: u64 = 16;
 /// Offset of the common part of the stub.
 const COMMON: u64 = IDT_ENTRIES * STUB_SLOT;
-/// The kick port of the net ring (HVT.md section 7).
-const KICK_PORT: u16 = 0x600;
+use solo5_abi::hvt::RING_KICK_PORT as KICK_PORT;
 
 /// Whether the CPU pushes an error code for exception `vector`.
 pub fn has_error_code(vector: u64) -> bool {

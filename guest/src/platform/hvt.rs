@@ -24,7 +24,8 @@ use solo5_abi::mft::Entry;
 use solo5_abi::note::{target, version};
 use solo5_abi::result;
 
-use super::{hvt_cpu, hvt_net, hvt_ring};
+use super::hvt_call::{halt, hypercall};
+use super::{hvt_cpu, hvt_net};
 use super::{manifest_at, Boot};
 
 /// ABI1 note target of this flavor.
@@ -32,110 +33,15 @@ pub(crate) const ABI_TARGET: u32 = target::HVT;
 /// ABI1 note version of this flavor.
 pub(crate) const ABI_VERSION: u32 = version::HVT;
 
-/// `struct hvt_boot_info` (HVT.md section 4): what the tender writes at
-/// the address in rdi. Offsets 40.. exist since v0.11 and are zero when
-/// the tender offers no net ring.
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub(crate) struct BootInfo {
-    pub mem_size: u64,
-    pub kernel_end: u64,
-    pub cpu_cycle_freq: u64,
-    pub cmdline: u64,
-    pub mft: u64,
-    pub host_features: u32,
-    pub guest_features: u32,
-    pub net_ring: u64,
-}
+/// The hvt ABI's boot info and hypercall structs: one definition, shared
+/// with the tender.
+pub(crate) use solo5_abi::hvt::{BlockIo, BootInfo, NetIo, Poll, Puts, Walltime};
 
-const _: () = assert!(core::mem::size_of::<BootInfo>() == 56);
-const _: () = assert!(core::mem::offset_of!(BootInfo, cpu_cycle_freq) == 16);
-const _: () = assert!(core::mem::offset_of!(BootInfo, mft) == 32);
-const _: () = assert!(core::mem::offset_of!(BootInfo, net_ring) == 48);
-
-/// Hypercall numbers (port = `PIO_BASE + NR`).
+/// Hypercall numbers (port = `PIO_BASE + NR`; HALT is in `hvt_call`).
 pub(crate) mod nr {
-    pub const PIO_BASE: u16 = 0x500;
-    pub const WALLTIME: u16 = 1;
-    pub const PUTS: u16 = 2;
-    pub const POLL: u16 = 3;
-    pub const BLOCK_WRITE: u16 = 4;
-    pub const BLOCK_READ: u16 = 5;
-    pub const NET_WRITE: u16 = 6;
-    pub const NET_READ: u16 = 7;
-    pub const HALT: u16 = 8;
-}
-
-/// `struct hvt_hc_walltime`.
-#[repr(C)]
-#[derive(Default)]
-struct Walltime {
-    nsecs: u64,
-}
-
-/// `struct hvt_hc_puts`.
-#[repr(C)]
-struct Puts {
-    data: u64,
-    len: u64,
-}
-
-/// `struct hvt_hc_poll`.
-#[repr(C)]
-#[derive(Default)]
-struct Poll {
-    timeout_nsecs: u64,
-    ready_set: u64,
-    ret: i32,
-}
-
-/// `struct hvt_hc_block_write` and `struct hvt_hc_block_read`.
-#[repr(C)]
-struct BlockIo {
-    handle: u64,
-    offset: u64,
-    data: u64,
-    len: u64,
-    ret: i32,
-}
-
-/// `struct hvt_hc_net_write` and `struct hvt_hc_net_read`.
-#[repr(C)]
-struct NetIo {
-    handle: u64,
-    data: u64,
-    len: u64,
-    ret: i32,
-}
-
-/// `struct hvt_hc_halt`.
-#[repr(C)]
-pub(crate) struct Halt {
-    pub cookie: u64,
-    pub exit_status: i32,
-}
-
-const _: () = assert!(core::mem::size_of::<Poll>() == 24);
-const _: () = assert!(core::mem::size_of::<BlockIo>() == 40);
-const _: () = assert!(core::mem::offset_of!(BlockIo, ret) == 32);
-const _: () = assert!(core::mem::size_of::<NetIo>() == 32);
-const _: () = assert!(core::mem::offset_of!(NetIo, ret) == 24);
-const _: () = assert!(core::mem::size_of::<Halt>() == 16);
-
-/// Makes hypercall `n` with the argument struct `arg`.
-///
-/// Guest addresses are physical addresses (identity map) below 4 GiB, so
-/// the struct's address fits the 32-bit port write.
-#[inline(always)]
-fn hypercall<T>(n: u16, arg: &mut T) {
-    let port = nr::PIO_BASE + n;
-    let gpa = arg as *mut T as usize as u32;
-    // SAFETY: the TSS I/O bitmap allows this port at CPL3; the tender
-    // reads and writes only `arg` (a live exclusive borrow) and the guest
-    // buffers it names, which the callers own for the call. "memory" is
-    // implied: the tender may write through the pointers.
-    unsafe {
-        core::arch::asm!("out dx, eax", in("dx") port, in("eax") gpa, options(nostack, preserves_flags))
+    pub use solo5_abi::hvt::{
+        HC_BLOCK_READ as BLOCK_READ, HC_BLOCK_WRITE as BLOCK_WRITE, HC_NET_READ as NET_READ,
+        HC_NET_WRITE as NET_WRITE, HC_POLL as POLL, HC_PUTS as PUTS, HC_WALLTIME as WALLTIME,
     };
 }
 
@@ -181,7 +87,7 @@ pub(crate) unsafe fn init(arg: *const c_void) -> Result<Boot, &'static str> {
     // SAFETY: the tender copies the manifest right after the boot info.
     let mft = unsafe { manifest_at(bi.mft, None) }?;
     // The ring where section 7 puts it, as `_start` maps it at CPL0.
-    if bi.host_features & hvt_ring::FEATURE_RING_IO != 0 && bi.net_ring == bi.mem_size {
+    if bi.host_features & solo5_abi::hvt::FEATURE_RING_IO != 0 && bi.net_ring == bi.mem_size {
         hvt_net::offer(bi.net_ring);
     }
     let mut boot = Boot::new(bi.mem_size, bi.kernel_end, bi.cmdline, mft);
@@ -189,7 +95,10 @@ pub(crate) unsafe fn init(arg: *const c_void) -> Result<Boot, &'static str> {
     // (the spt layout, with the guard of our stack note); otherwise
     // `_start` put it below the heap.
     if !hvt_cpu::entered_at_cpl3() {
-        boot.heap = Some(hvt_cpu::heap_start());
+        boot.placed = Some(super::Placed {
+            heap_start: hvt_cpu::heap_start(),
+            stack: hvt_cpu::stack_range(),
+        });
     }
     Ok(boot)
 }
@@ -207,17 +116,6 @@ pub(crate) fn console_write(buf: &[u8]) {
 
 pub(crate) fn exit(status: i32) -> ! {
     halt(status, 0)
-}
-
-/// HALT with `status` and `cookie` (a guest address or 0); never returns.
-pub(crate) fn halt(status: i32, cookie: u64) -> ! {
-    let mut a = Halt {
-        cookie,
-        exit_status: status,
-    };
-    loop {
-        hypercall(nr::HALT, &mut a);
-    }
 }
 
 /// Ticks to nanoseconds: 32.32 fixed point, exact to well under a

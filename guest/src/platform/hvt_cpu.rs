@@ -112,14 +112,16 @@ const fn tss() -> Tss {
         i += 1;
     }
     // Ports 0x500..0x507 are the bits of byte 0xa0, 0x508.. those of
-    // 0xa1. A 4-byte `out` needs the bits of all four ports it covers, so
+    // 0xa1 (both ports 8-aligned, asserted in solo5_abi::hvt). A 4-byte `out` needs the bits of all four ports it covers, so
     // HALT (0x508) needs 0x508..=0x50b (the tender refuses any port above
     // 0x508 itself).
-    bytes[TSS_SIZE + 0xa0] = 0x00;
-    bytes[TSS_SIZE + 0xa1] = 0xf0;
+    const HC: usize = solo5_abi::hvt::PIO_BASE as usize / 8;
+    bytes[TSS_SIZE + HC] = 0x00;
+    bytes[TSS_SIZE + HC + 1] = 0xf0;
     // The net ring's kick (`outl` to 0x600..=0x603, bits 0-3 of byte
     // 0xc0); written only when the tender offers the ring.
-    bytes[TSS_SIZE + 0xc0] = 0xf0;
+    const KICK: usize = solo5_abi::hvt::RING_KICK_PORT as usize / 8;
+    bytes[TSS_SIZE + KICK] = 0xf0;
     Tss { bytes }
 }
 
@@ -283,7 +285,7 @@ core::arch::global_asm!(
     "xor eax, eax",
     "cmp rbx, r9",
     "jae 8f",
-    "cmp rbx, 0x10000",
+    "cmp rbx, {boot_info}",
     "jb 8f",
     "mov rax, rbx",
     "or rax, 5",
@@ -420,12 +422,12 @@ core::arch::global_asm!(
     "push {nomem_len}",
     "push rax",
     "mov eax, esp",
-    "mov dx, 0x502",
+    "mov dx, {puts_port}",
     "out dx, eax",
     "push 255",
     "push 0",
     "mov eax, esp",
-    "mov dx, 0x508",
+    "mov dx, {halt_port}",
     "out dx, eax",
     "jmp 90b",
     ".size _start, . - _start",
@@ -477,7 +479,7 @@ core::arch::global_asm!(
     "push 255",
     "push 0",
     "mov eax, esp",
-    "mov dx, 0x508",
+    "mov dx, {halt_port}",
     "out dx, eax",
     "jmp 40b",
     // int 0x81 from CPL3: FS base <- rdi.
@@ -496,6 +498,9 @@ core::arch::global_asm!(
     "iretq",
     ".popsection",
     guard = const GUARD_SIZE,
+    puts_port = const solo5_abi::hvt::PIO_BASE + solo5_abi::hvt::HC_PUTS,
+    boot_info = const solo5_abi::hvt::BOOT_INFO_ADDR,
+    halt_port = const solo5_abi::hvt::PIO_BASE + solo5_abi::hvt::HC_HALT,
     kstack = sym KSTACK,
     kstack_size = const KSTACK_SIZE,
     trap_stack = sym TRAP_STACK,
@@ -594,5 +599,5 @@ extern "C" fn trap_report() -> ! {
         log::log(Level::Error, format_args!("Solo5: trap: cr2={cr2:#x}\n"));
     }
     log::log(Level::Error, format_args!("Solo5: ABORT: Fatal trap\n"));
-    super::hvt::halt(crate::EXIT_ABORT, TRAP_FRAME.0.get() as u64)
+    super::hvt_call::halt(crate::EXIT_ABORT, TRAP_FRAME.0.get() as u64)
 }

@@ -19,7 +19,7 @@ use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use solo5_abi::mft::kind;
 use solo5_abi::result;
 
-use super::hvt_ring::{self, Bufs, Host, Ring, BUF_SIZE, NBUF};
+use super::hvt_ring::{Bufs, Host, Ring, BUF_SIZE, NBUF};
 use crate::mft;
 
 /// How long yield asks for frames through the ring before it exits to
@@ -71,7 +71,7 @@ impl Host for Port {
         // tender's) and the tender registered an ioeventfd on it before
         // offering the ring; it reads only eax (the ring id, 0).
         unsafe {
-            core::arch::asm!("out dx, eax", in("dx") hvt_ring::KICK_PORT, in("eax") 0u32,
+            core::arch::asm!("out dx, eax", in("dx") solo5_abi::hvt::RING_KICK_PORT, in("eax") 0u32,
                 options(nomem, nostack, preserves_flags))
         };
     }

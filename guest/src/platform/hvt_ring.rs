@@ -31,14 +31,12 @@ use core::sync::atomic::{fence, AtomicU32, Ordering};
 
 use solo5_abi::result;
 
+use solo5_abi::hvt::{Ring as RingLayout, RingCommit, RingEntry};
+
 /// `sizeof(struct hvt_ring)`.
-pub(crate) const SIZE: usize = 49280;
-/// Boot info `host_features` bit: the ring is offered.
-pub(crate) const FEATURE_RING_IO: u32 = 1;
-/// Port of the kick.
-pub(crate) const KICK_PORT: u16 = 0x600;
+pub(crate) const SIZE: usize = core::mem::size_of::<RingLayout>();
 /// Entries (and completions) in the ring.
-const SLOTS: u32 = 1024;
+use solo5_abi::hvt::RING_SLOTS as SLOTS;
 const MASK: u32 = SLOTS - 1;
 /// Largest frame written through the ring.
 pub(crate) const BUF_SIZE: usize = 2048;
@@ -52,26 +50,30 @@ const _: () = assert!(NBUF.is_power_of_two() && NBUF < SLOTS);
 pub(crate) type Bufs = [[u8; BUF_SIZE]; NBUF as usize];
 
 /// Entry operations.
-const OP_NET_WRITE: u32 = 1;
-const OP_NET_READ: u32 = 2;
+use solo5_abi::hvt::{RING_OP_NET_READ as OP_NET_READ, RING_OP_NET_WRITE as OP_NET_WRITE};
 
-/// Offsets in `struct hvt_ring`.
+/// Offsets in `struct hvt_ring`, from [`solo5_abi::hvt::Ring`].
 mod off {
-    pub const ENT_TAIL: usize = 0;
-    pub const COM_HEAD: usize = 4;
-    pub const ENT_HEAD: usize = 64;
-    pub const COM_TAIL: usize = 68;
-    pub const NEEDS_KICK: usize = 72;
-    /// `entries[1024]`: `u32 operation`, `u32 handle`, `u64 data`,
-    /// `u32 len`, `u32 id`, `u64 reserved`.
-    pub const ENTRIES: usize = 128;
-    pub const ENTRY_SIZE: usize = 32;
-    /// `commits[1024]`: `u32 id`, `i32 ret`, `u32 len`, `u32 reserved`.
-    pub const COMMITS: usize = 32896;
-    pub const COMMIT_SIZE: usize = 16;
+    use super::{RingCommit, RingEntry, RingLayout};
+    use core::mem::{offset_of, size_of};
+    pub const ENT_TAIL: usize = offset_of!(RingLayout, ent_tail);
+    pub const COM_HEAD: usize = offset_of!(RingLayout, com_head);
+    pub const ENT_HEAD: usize = offset_of!(RingLayout, ent_head);
+    pub const COM_TAIL: usize = offset_of!(RingLayout, com_tail);
+    pub const NEEDS_KICK: usize = offset_of!(RingLayout, needs_kick);
+    pub const ENTRIES: usize = offset_of!(RingLayout, entries);
+    pub const ENTRY_SIZE: usize = size_of::<RingEntry>();
+    pub const COMMITS: usize = offset_of!(RingLayout, commits);
+    pub const COMMIT_SIZE: usize = size_of::<RingCommit>();
+    pub const E_OPERATION: usize = offset_of!(RingEntry, operation);
+    pub const E_HANDLE: usize = offset_of!(RingEntry, handle);
+    pub const E_DATA: usize = offset_of!(RingEntry, data);
+    pub const E_LEN: usize = offset_of!(RingEntry, len);
+    pub const E_ID: usize = offset_of!(RingEntry, id);
+    pub const C_ID: usize = offset_of!(RingCommit, id);
+    pub const C_RET: usize = offset_of!(RingCommit, ret);
+    pub const C_LEN: usize = offset_of!(RingCommit, len);
 }
-const _: () = assert!(off::COMMITS + SLOTS as usize * off::COMMIT_SIZE == SIZE);
-const _: () = assert!(off::ENTRIES + SLOTS as usize * off::ENTRY_SIZE == off::COMMITS);
 
 /// What the ring needs from its surroundings.
 pub(crate) trait Host {
@@ -136,12 +138,12 @@ impl Ring {
     /// Fills entry `index` and publishes it; kicks if the tender asks.
     fn submit(&self, host: &impl Host, index: u32, op: u32, handle: u32, data: u64, len: u32) {
         let at = off::ENTRIES + (index & MASK) as usize * off::ENTRY_SIZE;
-        self.put32(at, op);
-        self.put32(at + 4, handle);
-        self.put32(at + 8, data as u32);
-        self.put32(at + 12, (data >> 32) as u32);
-        self.put32(at + 16, len);
-        self.put32(at + 20, index);
+        self.put32(at + off::E_OPERATION, op);
+        self.put32(at + off::E_HANDLE, handle);
+        self.put32(at + off::E_DATA, data as u32);
+        self.put32(at + off::E_DATA + 4, (data >> 32) as u32);
+        self.put32(at + off::E_LEN, len);
+        self.put32(at + off::E_ID, index);
         self.word(off::ENT_TAIL)
             .store(index.wrapping_add(1), Ordering::Release);
         // The tender sets needs_kick, fences, then looks at ent_tail once
@@ -211,7 +213,11 @@ impl Ring {
             host.relax();
         }
         let at = off::COMMITS + (head & MASK) as usize * off::COMMIT_SIZE;
-        let (id, ret, n) = (self.get32(at), self.get32(at + 4), self.get32(at + 8));
+        let (id, ret, n) = (
+            self.get32(at + off::C_ID),
+            self.get32(at + off::C_RET),
+            self.get32(at + off::C_LEN),
+        );
         self.word(off::COM_HEAD)
             .store(head.wrapping_add(1), Ordering::Release);
         if id != index {

@@ -32,6 +32,8 @@ pub(crate) use sptv2::*;
 #[cfg(all(feature = "hvt", not(any(feature = "spt", feature = "spt-v2"))))]
 mod hvt;
 #[cfg(all(feature = "hvt", not(any(feature = "spt", feature = "spt-v2"))))]
+mod hvt_call;
+#[cfg(all(feature = "hvt", not(any(feature = "spt", feature = "spt-v2"))))]
 pub(crate) mod hvt_cpu;
 #[cfg(all(feature = "hvt", not(any(feature = "spt", feature = "spt-v2"))))]
 pub(crate) use hvt::*;
@@ -57,9 +59,20 @@ pub(crate) struct Boot {
     pub cmdline: *const u8,
     /// The manifest copy: `entries` entries follow its header.
     pub mft: Manifest,
-    /// Where the heap starts, when the flavor places the stack itself
-    /// (hvt: below the heap); `None`: from `_end`, the stack at the top.
-    pub heap: Option<u64>,
+    /// Where the flavor put the stack itself, and where the heap starts
+    /// (hvt entered at CPL0: the stack below the heap); `None`: the heap
+    /// from `_end`, the stack at the top of memory.
+    pub placed: Option<Placed>,
+}
+
+/// A stack the flavor's start-up placed itself, and the heap above it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Placed {
+    /// First byte of the heap.
+    pub heap_start: u64,
+    /// The guard range and the stack: `(guard start, stack start, stack
+    /// end)`, exclusive ends.
+    pub stack: (u64, u64, u64),
 }
 
 impl Boot {
@@ -76,7 +89,7 @@ impl Boot {
             kernel_end,
             cmdline,
             mft,
-            heap: None,
+            placed: None,
         }
     }
 }

@@ -3,7 +3,7 @@
 //! tender side the real code, frames through a datagram socketpair.
 
 use super::*;
-use crate::hypercalls::NetShared;
+use crate::net::NetShared;
 use solo5_abi::result::{AGAIN, EUNSPEC};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
