@@ -6,6 +6,7 @@
 //! `target/release/solo5-spt` and `target/guests/<flavor>/<name>`.
 
 pub mod containers;
+pub mod engines;
 pub mod hvt;
 
 use std::io::Read;
