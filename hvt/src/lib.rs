@@ -32,9 +32,9 @@ pub mod vm;
 
 use boot::BootInfo;
 use hypercalls::{Device, Hypercalls};
-use net::NetShared;
 use kernel::{Kernel, KernelError};
 use memory::{GuestMemory, MemoryError};
+use net::NetShared;
 use sandbox::SandboxError;
 use solo5_tender::cmdline::Options;
 use solo5_tender::devices::{self, Attached, DeviceError, Devices, Net};

@@ -17,13 +17,14 @@
 //! index & 1023. Every guest buffer is checked against guest memory as a
 //! hypercall's is: a bad one stops the guest with one line.
 
-use crate::net::NetShared;
 use crate::memory::{BadAccess, GuestMemory};
+use crate::net::NetShared;
 use crate::sys::{self, fatal, Errno};
 use solo5_abi::result::{EINVAL, OK};
 use solo5_tender::devices::io::Transfer;
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
+use vmm_sys_util::eventfd::EventFd;
 
 use solo5_abi::hvt::{Ring as RingLayout, RingCommit, RingEntry};
 
@@ -304,26 +305,20 @@ pub struct Control {
     pub stopped: AtomicBool,
 }
 
-/// Block until the eventfd `efd` is signalled.
-fn sleep_on(efd: i32) {
-    let mut v = 0u64;
-    loop {
-        // SAFETY: reads 8 bytes into v, a live u64.
-        let r = unsafe { libc::read(efd, (&mut v as *mut u64).cast(), 8) };
-        if r == 8 {
-            return;
-        }
-        let e = Errno::last();
-        if r < 0 && e.0 == libc::EINTR {
-            continue;
-        }
-        fatal(format_args!("net ring: eventfd read failed: {e}"))
+/// Block until the eventfd `efd` is signalled (its `read` retries on
+/// EINTR).
+fn sleep_on(efd: &EventFd) {
+    if let Err(e) = efd.read() {
+        fatal(format_args!(
+            "net ring: eventfd read failed: {}",
+            Errno(e.raw_os_error().unwrap_or(0))
+        ))
     }
 }
 
 /// The I/O thread: serve `ring` until HALT (it never returns; the process
 /// ends with the guest's exit).
-pub fn serve(ring: Ring, efd: i32, ctl: Arc<Control>) -> ! {
+pub fn serve(ring: Ring, efd: &EventFd, ctl: Arc<Control>) -> ! {
     ctl.ready.store(true, Ordering::Release);
     loop {
         let mut found = false;
@@ -360,7 +355,7 @@ pub fn serve(ring: Ring, efd: i32, ctl: Arc<Control>) -> ! {
 /// The run loop's handle on a running I/O thread.
 pub struct Thread {
     /// The eventfd KVM signals on a kick (kept open for the thread).
-    pub efd: vmm_sys_util::eventfd::EventFd,
+    pub efd: Arc<EventFd>,
     /// Shared flags.
     pub ctl: Arc<Control>,
     /// Keeps the ring mapped for `needs_kick`.
@@ -372,17 +367,17 @@ pub struct Thread {
 impl Thread {
     /// Start serving `ring` on a new thread; waits until it is up, so
     /// that its start-up is done before the seccomp filter comes.
-    pub fn start(ring: Ring, efd: vmm_sys_util::eventfd::EventFd) -> std::io::Result<Thread> {
-        use std::os::fd::AsRawFd;
+    pub fn start(ring: Ring, efd: EventFd) -> std::io::Result<Thread> {
         let ctl = Arc::new(Control::default());
         let c = ctl.clone();
         let mem = ring.mem.clone();
         let needs_kick = ring.word(off::NEEDS_KICK) as *const AtomicU32 as usize;
-        let raw = efd.as_raw_fd();
+        let efd = Arc::new(efd);
+        let theirs = efd.clone();
         std::thread::Builder::new()
             .name("net-ring".into())
             .stack_size(64 << 10)
-            .spawn(move || serve(ring, raw, c))?;
+            .spawn(move || serve(ring, &theirs, c))?;
         while !ctl.ready.load(Ordering::Acquire) {
             std::thread::yield_now();
         }
@@ -402,27 +397,21 @@ impl Thread {
     /// so a thread about to sleep finds it signalled. A thread that is
     /// awake sleeps one turn less later.
     pub fn wake(&self) {
-        use std::os::fd::AsRawFd;
         let _ = &self.mem;
         // SAFETY: needs_kick is the address of an aligned u32 of the ring,
         // inside the guest memory self.mem keeps mapped (Thread::start).
         let word = unsafe { &*(self.needs_kick as *const AtomicU32) };
         word.store(0, Ordering::SeqCst);
-        let one = 1u64;
-        // SAFETY: writes the 8 bytes of a live u64. A failure (counter
-        // full) only means a wake-up is pending already.
-        let _ = unsafe { libc::write(self.efd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        // A failure (counter full) only means a wake-up is pending already.
+        let _ = self.efd.write(1);
     }
 
     /// HALT: let the thread serve what the guest queued, then return (at
     /// most about a second later).
     pub fn drain(&self) {
-        use std::os::fd::AsRawFd;
         self.ctl.stop.store(true, Ordering::Release);
-        let one = 1u64;
-        // SAFETY: writes the 8 bytes of a live u64. A failure only means
-        // the thread is awake already.
-        let _ = unsafe { libc::write(self.efd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        // A failure only means the thread is awake already.
+        let _ = self.efd.write(1);
         for _ in 0..20_000 {
             if self.ctl.stopped.load(Ordering::Acquire) {
                 return;

@@ -16,10 +16,38 @@ use crate::layout::hypercall::{MAX, PIO_BASE};
 use crate::memory::GuestMemory;
 use crate::ring;
 use crate::sys::{self, fatal, Errno};
-use kvm_bindings::{
-    KVM_EXIT_FAIL_ENTRY, KVM_EXIT_INTERNAL_ERROR, KVM_EXIT_IO, KVM_EXIT_IO_OUT, KVM_EXIT_MMIO,
-};
-use kvm_ioctls::VcpuFd;
+use kvm_bindings::KVM_EXIT_MMIO;
+use kvm_ioctls::{VcpuExit, VcpuFd};
+
+/// An exit of `KVM_RUN`, as the run loop needs it (kvm-ioctls'
+/// [`VcpuExit`], copied out so that the vcpu is free again).
+enum Exit {
+    /// An `out` to `port`: the 4 bytes written, if it wrote 4.
+    Out(u16, Option<u32>),
+    /// An `in` from `port`.
+    In(u16),
+    /// `KVM_EXIT_FAIL_ENTRY` with its hardware reason.
+    FailEntry(u64),
+    /// `KVM_EXIT_INTERNAL_ERROR`.
+    InternalError,
+    /// An access to an address no memory slot backs (or RAM the host
+    /// maps read-only, on kvm_pvm).
+    Mmio(u64),
+    /// `EFAULT` from `KVM_RUN`, or a memory fault exit.
+    Fault,
+    /// Anything else, by its exit reason.
+    Other(u32),
+}
+
+/// The value of a hypercall's port write: one 4-byte `out` (`size` 4,
+/// `count` 1) whose 4 bytes are `value`. A string instruction (`rep
+/// outs`, `count` above 1) or another width names no struct: `None`.
+/// (Some KVMs, kvm_pvm among them, deliver a `rep outs` one iteration per
+/// exit, each with `count` 1: each is then a whole hypercall, checked as
+/// any other.)
+pub fn one_outl(size: u8, count: u32, value: Option<u32>) -> Option<u32> {
+    value.filter(|_| size == 4 && count == 1)
+}
 
 /// The guest's RIP after an exit or a failed `KVM_RUN`.
 fn rip(vcpu: &mut VcpuFd, sync_regs: bool, what: &str) -> u64 {
@@ -48,40 +76,45 @@ pub fn run(
     user: bool,
 ) -> ! {
     loop {
-        if let Err(e) = vcpu.run() {
-            match e.errno() {
-                libc::EINTR => continue,
-                libc::EFAULT => {
-                    let rip = rip(vcpu, sync_regs, "guest fault");
-                    fatal(format_args!(
-                        "KVM: host/guest translation fault: rip={rip:#x}"
-                    ))
+        // What the exit was, copied out of the run area (the borrow of
+        // the vcpu ends here).
+        let exit = match vcpu.run() {
+            Ok(VcpuExit::IoOut(port, data)) => {
+                let mut value = [0u8; 4];
+                let whole = data.len() == 4;
+                if whole {
+                    value.copy_from_slice(data);
                 }
-                n => fatal(format_args!("KVM: ioctl (RUN) failed: {}", Errno(n))),
+                Exit::Out(port, whole.then_some(u32::from_le_bytes(value)))
             }
-        }
-        let run = vcpu.get_kvm_run();
-        match run.exit_reason {
-            KVM_EXIT_IO => {
-                // SAFETY: exit_reason says the io member is the valid one.
+            Ok(VcpuExit::IoIn(port, _)) => Exit::In(port),
+            Ok(VcpuExit::FailEntry(reason, _)) => Exit::FailEntry(reason),
+            Ok(VcpuExit::InternalError) => Exit::InternalError,
+            Ok(VcpuExit::MmioRead(addr, _)) | Ok(VcpuExit::MmioWrite(addr, _)) => Exit::Mmio(addr),
+            Ok(VcpuExit::MemoryFault { .. }) => Exit::Fault,
+            Ok(_) => Exit::Other(vcpu.get_kvm_run().exit_reason),
+            Err(e) => match e.errno() {
+                libc::EINTR => continue,
+                libc::EFAULT => Exit::Fault,
+                n => fatal(format_args!("KVM: ioctl (RUN) failed: {}", Errno(n))),
+            },
+        };
+        match exit {
+            Exit::Out(port, value) => {
+                // One `outl`: a string instruction (`rep outs`, count above
+                // 1) or another width names no hypercall struct, and is
+                // refused like any other port use.
+                let run = vcpu.get_kvm_run();
+                // SAFETY: exit_reason is KVM_EXIT_IO (run() said IoOut), so
+                // the io member of the union is the valid one.
                 let io = unsafe { run.__bindgen_anon_1.io };
-                let port = io.port;
-                // One `outl`: a `rep outsl` (count above 1) names no
-                // hypercall struct, it is refused like any other port use.
-                let outl =
-                    u32::from(io.direction) == KVM_EXIT_IO_OUT && io.size == 4 && io.count == 1;
                 let trap = user && port == crate::user::PORT;
-                if !outl || !(trap || (PIO_BASE..PIO_BASE + MAX).contains(&port)) {
+                let Some(gpa) = one_outl(io.size, io.count, value) else {
+                    fatal(format_args!("Invalid guest port access: port={port:#x}"))
+                };
+                if !(trap || (PIO_BASE..PIO_BASE + MAX).contains(&port)) {
                     fatal(format_args!("Invalid guest port access: port={port:#x}"));
                 }
-                // The value the guest wrote: the u32 at data_offset.
-                let base = (run as *mut kvm_bindings::kvm_run).cast::<u8>();
-                // SAFETY: the kernel puts the data of an I/O exit inside the
-                // run area it maps for us (at least a page), at data_offset;
-                // an `outl` leaves 4 bytes there.
-                let gpa = unsafe {
-                    core::ptr::read_unaligned(base.add(io.data_offset as usize).cast::<u32>())
-                };
                 if trap {
                     crate::user::report(mem, u64::from(gpa));
                 }
@@ -101,25 +134,24 @@ pub fn run(
                     Err(f) => hypercalls::stop(f),
                 }
             }
-            KVM_EXIT_FAIL_ENTRY => {
-                // SAFETY: exit_reason says fail_entry is the valid member.
-                let reason = unsafe {
-                    run.__bindgen_anon_1
-                        .fail_entry
-                        .hardware_entry_failure_reason
-                };
-                fatal(format_args!(
-                    "KVM: entry failure: hw_entry_failure_reason={reason:#x}"
-                ))
-            }
-            KVM_EXIT_INTERNAL_ERROR => {
-                // SAFETY: exit_reason says internal is the valid member.
+            Exit::In(port) => fatal(format_args!("Invalid guest port access: port={port:#x}")),
+            Exit::FailEntry(reason) => fatal(format_args!(
+                "KVM: entry failure: hw_entry_failure_reason={reason:#x}"
+            )),
+            Exit::InternalError => {
+                let run = vcpu.get_kvm_run();
+                // SAFETY: exit_reason is KVM_EXIT_INTERNAL_ERROR (run() said
+                // InternalError), so internal is the valid member.
                 let sub = unsafe { run.__bindgen_anon_1.internal.suberror };
                 fatal(format_args!("KVM: internal error exit: suberror={sub:#x}"))
             }
-            KVM_EXIT_MMIO => {
-                // SAFETY: exit_reason says mmio is the valid member.
-                let addr = unsafe { run.__bindgen_anon_1.mmio.phys_addr };
+            Exit::Fault => {
+                let rip = rip(vcpu, sync_regs, "guest fault");
+                fatal(format_args!(
+                    "KVM: host/guest translation fault: rip={rip:#x}"
+                ))
+            }
+            Exit::Mmio(addr) => {
                 let rip = rip(vcpu, sync_regs, "unhandled exit");
                 if addr < mem.alloc_size() {
                     // Guest RAM the host refused to write (a read-only
@@ -133,12 +165,30 @@ pub fn run(
                     "KVM: unhandled exit: exit_reason={KVM_EXIT_MMIO:#x}, rip={rip:#x}"
                 ))
             }
-            reason => {
+            Exit::Other(reason) => {
                 let rip = rip(vcpu, sync_regs, "unhandled exit");
                 fatal(format_args!(
                     "KVM: unhandled exit: exit_reason={reason:#x}, rip={rip:#x}"
                 ))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_outl;
+
+    #[test]
+    fn only_one_four_byte_out_is_a_hypercall() {
+        assert_eq!(one_outl(4, 1, Some(0x20_0000)), Some(0x20_0000));
+        // rep outsd of two, as a KVM that batches string I/O reports it.
+        assert_eq!(one_outl(4, 2, Some(0x20_0000)), None);
+        assert_eq!(one_outl(4, 0, Some(0x20_0000)), None);
+        // outb, outw.
+        assert_eq!(one_outl(1, 1, Some(7)), None);
+        assert_eq!(one_outl(2, 1, Some(7)), None);
+        // Not 4 bytes of data at all.
+        assert_eq!(one_outl(4, 1, None), None);
     }
 }

@@ -5,7 +5,7 @@ use crate::memory::GuestMemory;
 use kvm_bindings::{kvm_userspace_memory_region, CpuId, KVM_MAX_CPUID_ENTRIES};
 use kvm_ioctls::{Cap, IoEventAddress, Kvm, NoDatamatch, SyncReg, VcpuFd, VmFd};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::AsRawFd;
 use thiserror::Error;
 use vmm_sys_util::eventfd::EventFd;
 
@@ -105,10 +105,7 @@ impl Vm {
     /// Open `/dev/kvm`, check the API, create the VM and vcpu 0 (with its
     /// run area mapped) and read the supported CPUID.
     pub fn create() -> Result<Vm, VmError> {
-        let fd = Kvm::open_with_cloexec(true).map_err(|e| VmError::Open(os(e)))?;
-        // SAFETY: `fd` was just opened by us on /dev/kvm and is owned by
-        // nothing else; Kvm takes it over.
-        let kvm = unsafe { Kvm::from_raw_fd(fd) };
+        let kvm = Kvm::new().map_err(|e| VmError::Open(os(e)))?;
         let api = kvm.get_api_version();
         if api != API_VERSION {
             return Err(VmError::ApiVersion(api));

@@ -33,7 +33,6 @@ compile_error!("solo5-policy builds x86_64 Linux seccomp filters only");
 
 pub mod hvt;
 mod rules;
-mod sys;
 #[cfg(test)]
 mod tests;
 
@@ -104,12 +103,10 @@ pub enum Error {
     /// seccompiler could not translate the filter to BPF (too long).
     #[error("could not compile the seccomp filter to BPF")]
     CompileBpf(#[source] BackendError),
-    /// `prctl(PR_SET_NO_NEW_PRIVS)` failed.
-    #[error("could not set no_new_privs")]
-    SetNoNewPrivs(#[source] std::io::Error),
-    /// `seccomp(SECCOMP_SET_MODE_FILTER)` failed.
+    /// `prctl(PR_SET_NO_NEW_PRIVS)` or `seccomp(SECCOMP_SET_MODE_FILTER)`
+    /// failed (seccompiler's install functions).
     #[error("could not install the seccomp filter")]
-    SetModeFilter(#[source] std::io::Error),
+    Install(#[source] seccompiler::Error),
 }
 
 /// The rules of a seccomp policy. Print it with `Display`; compile it with
@@ -205,16 +202,7 @@ impl Policy {
             TargetArch::x86_64,
         )
         .map_err(Error::BuildFilter)?;
-        let bpf: BpfProgram = filter.try_into().map_err(Error::CompileBpf)?;
-        let program = bpf
-            .into_iter()
-            .map(|i| libc::sock_filter {
-                code: i.code,
-                jt: i.jt,
-                jf: i.jf,
-                k: i.k,
-            })
-            .collect();
+        let program: BpfProgram = filter.try_into().map_err(Error::CompileBpf)?;
         Ok(Filter { program })
     }
 }
@@ -222,7 +210,7 @@ impl Policy {
 /// A compiled BPF program, ready to install.
 #[derive(Clone)]
 pub struct Filter {
-    program: Vec<libc::sock_filter>,
+    program: BpfProgram,
 }
 
 impl fmt::Debug for Filter {
@@ -235,23 +223,23 @@ impl fmt::Debug for Filter {
 
 impl Filter {
     /// Installs the filter on the calling thread: `prctl(PR_SET_NO_NEW_PRIVS)`
-    /// then `seccomp(SECCOMP_SET_MODE_FILTER)`, as raw system calls.
+    /// then `seccomp(SECCOMP_SET_MODE_FILTER)` (seccompiler's
+    /// `apply_filter`).
     ///
-    /// Does not allocate, so it is safe right before the jump into the
-    /// guest and in a child after `fork`. Other threads are not filtered:
+    /// Does not allocate on success, so it is safe right before the jump
+    /// into the guest and in a child after `fork`. Other threads are not filtered:
     /// call it from the thread that runs the guest, with no other threads
     /// left that could act for the guest. It cannot be undone.
     pub fn install(&self) -> Result<(), Error> {
-        sys::set_no_new_privs().map_err(Error::SetNoNewPrivs)?;
-        sys::set_mode_filter(&self.program, sys::Threads::Calling).map_err(Error::SetModeFilter)
+        seccompiler::apply_filter(&self.program).map_err(Error::Install)
     }
 
     /// Installs the filter on every thread of the process at once
-    /// (`SECCOMP_FILTER_FLAG_TSYNC`), after `prctl(PR_SET_NO_NEW_PRIVS)`.
-    /// Threads created later inherit it. Does not allocate.
+    /// (`SECCOMP_FILTER_FLAG_TSYNC`), after `prctl(PR_SET_NO_NEW_PRIVS)`
+    /// (seccompiler's `apply_filter_all_threads`). Threads created later
+    /// inherit it. Does not allocate on success.
     pub fn install_all_threads(&self) -> Result<(), Error> {
-        sys::set_no_new_privs().map_err(Error::SetNoNewPrivs)?;
-        sys::set_mode_filter(&self.program, sys::Threads::All).map_err(Error::SetModeFilter)
+        seccompiler::apply_filter_all_threads(&self.program).map_err(Error::Install)
     }
 
     /// The number of BPF instructions.

@@ -393,3 +393,51 @@ fn the_hostile_guest_is_built_and_knows_its_cases() {
     );
     assert!(r.o.stderr.is_empty(), "{}", r.o.dump());
 }
+
+/// The smaller edges of the hypercall path: a frame one byte above MTU +
+/// 14 and a handle with bit 32 set are EINVAL for the guest, nothing
+/// reaches the host, and the guest goes on; a `rep outsd` to a hypercall
+/// port (a string instruction, not one `outl`) is refused with upstream's
+/// port line, status 1, before anything is served. The same guest with
+/// the tender it was aimed at in mind: at CPL0 too (`--net-ring=off`
+/// keeps the frames on the hypercall path).
+#[test]
+fn oversize_frames_high_handles_and_string_outs_are_refused() {
+    hostile();
+    let Some(t) = ours() else { return };
+    for case in ["net-write-oversize", "net-write-handle-high"] {
+        let r = run_ours(&t, false, &[case]);
+        assert_success(case, &r.o);
+        let line = format!("hostile: {case}: ret={}\n", solo5_abi::result::EINVAL);
+        assert!(
+            r.o.stdout.contains(&line),
+            "{case}: want {line:?}: {}",
+            r.o.dump()
+        );
+        assert!(r.sent.is_empty(), "{case}: the host got {:02x?}", r.sent);
+        assert!(r.o.stderr.is_empty(), "{case}: {}", r.o.dump());
+    }
+    // A `rep outsd` of (own struct, PML4) to the WALLTIME port: refused
+    // whole as a port access where KVM reports the count, or (kvm_pvm,
+    // which exits once per iteration) its second iteration refused as an
+    // access to the page tables. Either way status 1, one line, nothing
+    // served after it.
+    let r = run_ours(&t, false, &["rep-outs"]);
+    assert_eq!(r.o.status, 1, "rep-outs: {}", r.o.dump());
+    let port = format!(
+        "solo5-hvt: Invalid guest port access: port={:#x}\n",
+        solo5_abi::hvt::PIO_BASE + solo5_abi::hvt::HC_WALLTIME
+    );
+    let access = "solo5-hvt: Invalid guest access: gpa=0x2000, sz=8\n";
+    assert!(
+        r.o.stderr == port || r.o.stderr == access,
+        "rep-outs: {}",
+        r.o.dump()
+    );
+    assert!(
+        r.o.stdout.contains("\nhostile: rep-outs\n"),
+        "{}",
+        r.o.dump()
+    );
+    assert!(!r.o.stdout.contains("rep-outs served"), "{}", r.o.dump());
+}

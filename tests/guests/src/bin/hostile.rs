@@ -75,15 +75,13 @@ mod hvt {
     use solo5_guest::{clock, println, Block, Net, StartInfo};
     use solo5_test_guests::{failure, success, Global};
 
-    /// Hypercall numbers (port `0x500 + NR`, HVT.md section 5).
+    /// Hypercall numbers (port `PIO_BASE + NR`), from the ABI crate.
     mod nr {
-        pub const WALLTIME: u16 = 1;
-        pub const PUTS: u16 = 2;
-        pub const POLL: u16 = 3;
-        pub const BLOCK_READ: u16 = 5;
-        pub const NET_WRITE: u16 = 6;
-        pub const NET_READ: u16 = 7;
-        pub const HALT: u16 = 8;
+        pub use solo5_abi::hvt::{
+            HC_BLOCK_READ as BLOCK_READ, HC_HALT as HALT, HC_NET_READ as NET_READ,
+            HC_NET_WRITE as NET_WRITE, HC_POLL as POLL, HC_PUTS as PUTS, HC_WALLTIME as WALLTIME,
+            PIO_BASE,
+        };
     }
 
     /// What the tender owns (docs/hvt-user-mode.md).
@@ -104,7 +102,7 @@ mod hvt {
         // names (the point of this guest is to name the wrong ones). No
         // `nomem`: the tender may write guest memory.
         unsafe {
-            asm!("out dx, eax", in("dx") 0x500 + n, in("eax") gpa as u32,
+            asm!("out dx, eax", in("dx") nr::PIO_BASE + n, in("eax") gpa as u32,
                  options(nostack, preserves_flags))
         };
     }
@@ -114,41 +112,7 @@ mod hvt {
         v as *mut T as usize as u64
     }
 
-    #[repr(C)]
-    struct Puts {
-        data: u64,
-        len: u64,
-    }
-
-    #[repr(C)]
-    struct Poll {
-        timeout_nsecs: u64,
-        ready_set: u64,
-        ret: i32,
-    }
-
-    #[repr(C)]
-    struct BlockIo {
-        handle: u64,
-        offset: u64,
-        data: u64,
-        len: u64,
-        ret: i32,
-    }
-
-    #[repr(C)]
-    struct NetIo {
-        handle: u64,
-        data: u64,
-        len: u64,
-        ret: i32,
-    }
-
-    #[repr(C)]
-    struct Halt {
-        cookie: u64,
-        exit_status: i32,
-    }
+    use solo5_abi::hvt::{BlockIo, Halt, NetIo, Poll, Puts};
 
     /// A buffer of the guest's own for the controls.
     #[repr(C, align(4096))]
@@ -240,7 +204,7 @@ mod hvt {
         unsafe { ((BOOT_INFO + off) as *const u64).read_volatile() }
     }
 
-    /// The net ring (HVT.md section 7), when the tender offers it.
+    /// The net ring (docs/hvt.md, "The net ring"), when the tender offers it.
     struct Ring(u64);
 
     mod ring {
@@ -505,6 +469,42 @@ mod hvt {
                     }
                     served(case, format_args!("ring write from {data:#x}"), trap)
                 }
+            }
+            "net-write-oversize" => {
+                // One byte above MTU + 14 (the socket's MTU is 1500).
+                // SAFETY: BUF is ours; nothing else touches it now.
+                unsafe { core::ptr::write_bytes(BUF.as_ptr().cast::<u8>(), 0x5a, 1515) };
+                let (ret, _) = net(nr::NET_WRITE, net_h, buf(), 1515);
+                println!("hostile: net-write-oversize: ret={ret}");
+                success()
+            }
+            "net-write-handle-high" => {
+                // The device's handle with bit 32 set: no handle at all,
+                // not the device (upstream truncates it to 32 bits).
+                // SAFETY: BUF is ours; nothing else touches it now.
+                unsafe { core::ptr::write_bytes(BUF.as_ptr().cast::<u8>(), 0x5a, 64) };
+                let (ret, _) = net(nr::NET_WRITE, net_h | 1 << 32, buf(), 64);
+                println!("hostile: net-write-handle-high: ret={ret}");
+                success()
+            }
+            "rep-outs" => {
+                // `rep outsd` to the WALLTIME port of two struct
+                // addresses, our own and the PML4's: a string instruction,
+                // not one `outl`. Refused whole where KVM reports it so;
+                // where KVM exits once per iteration, the second is a
+                // hypercall aimed at the page tables, refused as such.
+                NSECS.write(0);
+                let gpas = [NSECS.as_ptr() as u32, PML4 as u32];
+                // SAFETY: the port is open to CPL3 (the hypercall ports);
+                // rsi points at two live u32s, rcx counts them.
+                unsafe {
+                    asm!("rep outsd dx, dword ptr [rsi]",
+                         in("dx") nr::PIO_BASE + nr::WALLTIME,
+                         inout("rsi") gpas.as_ptr() => _,
+                         inout("rcx") 2u64 => _,
+                         options(nostack, preserves_flags, readonly))
+                };
+                served(case, format_args!("rep outsd"), trap)
             }
             "ud2" => {
                 // SAFETY: raises #UD, reported through the tender's stub.
