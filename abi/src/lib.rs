@@ -1,7 +1,8 @@
 //! What crosses the line between a Solo5 tender and its guest.
 //!
 //! Everything here is `#[repr(C)]`, x86_64, little endian, and checked
-//! against the sizes and offsets of `ABI.md` by `const` assertions. Both the
+//! against the sizes and offsets of docs/abis.md and docs/hvt.md by `const`
+//! assertions. Both the
 //! tender (std) and the guest SDK (`no_std`) depend on this crate, so it has
 //! no dependencies and no `unsafe`.
 #![no_std]

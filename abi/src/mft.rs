@@ -1,4 +1,5 @@
-//! The application manifest (MFT1 note descriptor, ABI.md section 2).
+//! The application manifest (MFT1 note descriptor, docs/abis.md, "The
+//! manifest").
 
 /// Manifest format version.
 pub const VERSION: u32 = 1;

@@ -1,4 +1,4 @@
-//! ELF notes that every Solo5 executable carries (ABI.md section 2).
+//! ELF notes that every Solo5 executable carries (docs/abis.md, "ELF notes").
 
 /// Note owner name, NUL included (`n_namesz` = 6, padded to 8 in the file).
 pub const NAME: &[u8; 6] = b"Solo5\0";

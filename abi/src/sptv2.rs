@@ -1,4 +1,4 @@
-//! Upstream's spt ABI version 2 (ABI.md section 3).
+//! Upstream's spt ABI version 2 (docs/abis.md, "spt ABI version 2").
 
 /// The boot info at [`crate::BOOT_INFO_ADDR`], 40 bytes.
 #[repr(C)]

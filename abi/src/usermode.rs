@@ -9,8 +9,9 @@
 //! permission bitmap opens the hypercall ports, an IDT whose handlers
 //! report traps to the tender, CR4.FSGSBASE (`wrfsbase` for TLS) and a
 //! readable TSC. Registers and boot info are those of a CPL0 entry
-//! (HVT.md section 4). Such a guest must find its CPL at entry (the low
-//! two bits of CS) and do nothing privileged at CPL3.
+//! (docs/hvt.md, "CPU state at entry" and "Boot info"). Such a guest must
+//! find its CPL at entry (the low two bits of CS) and do nothing
+//! privileged at CPL3.
 //!
 //! The note has our own owner (`"Solo5-rs"`, as the stack note) and a
 //! `PT_NOTE` of its own. Upstream's tenders and elftool read only the

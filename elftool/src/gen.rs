@@ -1,5 +1,5 @@
 //! `gen-manifest`: turn a manifest source into a C file that defines the
-//! MFT1 note (ABI.md section 2).
+//! MFT1 note (docs/abis.md, "The MFT1 note").
 //!
 //! The C file is self-contained: it declares its own structures, checks
 //! their sizes at compile time and includes no header at all, so any C99

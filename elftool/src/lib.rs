@@ -1,5 +1,5 @@
-//! `solo5-elftool`, a drop-in for upstream Solo5's elftool (ABI.md
-//! section 5):
+//! `solo5-elftool`, a drop-in for upstream Solo5's elftool (docs/abis.md,
+//! "solo5-elftool"):
 //!
 //! - `gen-manifest SOURCE OUTPUT`: manifest source (JSON) to a C file that
 //!   defines the MFT1 note; build systems such as MirageOS call it. `-`

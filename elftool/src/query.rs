@@ -71,8 +71,8 @@ pub fn abi(file: &[u8]) -> Result<AbiDesc, BinaryError> {
     notes::abi(file)?.ok_or(BinaryError::NoAbi)
 }
 
-/// `m` as upstream's `query-manifest` prints it (ABI-DETAILS.md section 1,
-/// rows 3 and 4), quirks included:
+/// `m` as upstream's `query-manifest` prints it (docs/abis.md,
+/// "solo5-elftool"), quirks included:
 /// - every entry with a type at or above `1<<30` is left out, not only the
 ///   reserved entry 0;
 /// - a type other than NET_BASIC and BLOCK_BASIC is `"<undefined type>"`;

@@ -158,7 +158,8 @@ fn round_trip_0_1_2_and_63_devices() {
         assert!(o.status.success(), "{n} devices: {}", stderr(&o));
         assert_eq!(stdout(&o), expected_query(&devs), "{n} devices");
 
-        // The note in the executable is exactly ABI.md section 2: the
+        // The note in the executable is exactly docs/abis.md, "The MFT1
+        // note": the
         // manifest after the descriptor's 4 bytes of padding.
         let file = std::fs::read(&bin).unwrap();
         let desc = solo5_tender::notes::manifest_bytes(&file).unwrap().unwrap();

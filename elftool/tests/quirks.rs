@@ -1,9 +1,10 @@
 //! Fixed regression cases for what upstream's `query-manifest` and
 //! `query-abi` print for odd but loadable binaries, and the exact lines
-//! for broken notes (ABI-DETAILS.md section 1 rows 3-6 and 16-19, section
-//! 2.5). Every expectation is written out here and checked against our
-//! tool; where upstream's own elftool is present, it is checked against
-//! upstream's too, so the expectations themselves are verified.
+//! for broken notes (docs/abis.md, "ELF notes", "The manifest" and
+//! "solo5-elftool"). Every expectation is written out here and checked
+//! against our tool; where upstream's own elftool is present, it is
+//! checked against upstream's too, so the expectations themselves are
+//! verified.
 
 mod common;
 

@@ -1,7 +1,8 @@
 /*
  * solo5.h: the Solo5 public API, as implemented by the solo5-guest SDK.
  *
- * Written from the interface description in ABI.md section 6; source
+ * Written from the interface description in docs/abis.md, "The Solo5 API
+ * (solo5.h)"; source
  * compatible with upstream Solo5's header for the calls listed there.
  * Everything here is implemented in Rust (guest/src/capi.rs) with the C
  * calling convention. Compile C against it with a freestanding compiler

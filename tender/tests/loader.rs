@@ -1,6 +1,6 @@
 //! Fixture, byte-flip and property tests of the executable loader: no input
-//! of any shape makes it panic, and every rule of ABI.md sections 1-2 is
-//! enforced with its error line.
+//! of any shape makes it panic, and every rule of docs/abis.md, "ELF
+//! loading" and "ELF notes", is enforced with its error line.
 
 use proptest::prelude::*;
 use solo5_abi::mft::{self, kind, Entry};
@@ -486,7 +486,7 @@ fn with_phdrs(entry: u64, phdrs: &[GenPhdr], len: usize) -> Vec<u8> {
     f
 }
 
-/// The loader's rules (ABI.md section 1, ABI-DETAILS.md 2.1) stated as
+/// The loader's rules (docs/abis.md, "ELF loading") stated as
 /// predicates over exact (u128) arithmetic, independently of the loader's
 /// step-by-step checks: `Some(kernel_end)` when the table is accepted.
 fn rules_accept(entry: u64, phdrs: &[GenPhdr], file_len: u128, mem: u64) -> Option<u128> {

@@ -215,7 +215,7 @@ fn hvt_ours(case: &str, write: bool, bs: u64) -> Expect {
 }
 
 /// Upstream's hvt: offset below the capacity and the end within it,
-/// nothing else (HVT.md; hvt_module_blk.c).
+/// nothing else (docs/hvt.md, "Block devices"; upstream's hvt_module_blk.c).
 fn hvt_upstream(case: &str, write: bool, bs: u64) -> Expect {
     let (offset, len, buf) = request(case, bs);
     if let Buf::At(gpa) = buf {

@@ -534,7 +534,7 @@ fn flood_ms(ns: &solo5_e2e::Netns, dst: &str, count: u64) -> Result<f64, String>
         .ok_or_else(|| format!("no time in {line}"))
 }
 
-/// Issue 13 item 5, run by scripts/bench-containers (ignored by
+/// The container benchmarks, run by scripts/bench-containers (ignored by
 /// `cargo test`): prints markdown tables.
 ///
 /// 1. Container start to first output, `ctr run --rm` of a urunc-style

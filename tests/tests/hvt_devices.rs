@@ -1,4 +1,4 @@
-//! solo5-hvt devices end to end (issue 11): every device case of the
+//! solo5-hvt devices end to end: every device case of the
 //! fixtures' README table on upstream's own hvt unikernels, each inside a
 //! network namespace the test creates and removes (prefix `h6`); `@FD`
 //! with a tender that holds no capability; the net ring forced on and off;

@@ -1,4 +1,5 @@
-//! The SDK's hvt guests on the shared net ring (HVT.md section 7): where
+//! The SDK's hvt guests on the shared net ring (docs/hvt.md, "The net
+//! ring"): where
 //! the tender offers it, `solo5_net_read`/`net_write`/`yield` go through
 //! the ring, and the guest says so in its banner
 //! (`Solo5: hvt: net I/O through the shared ring`, at info level). Ours

@@ -20,7 +20,8 @@ fn setup() -> Option<PathBuf> {
     have_kvm().then_some(f)
 }
 
-/// kvm_pvm (HVT.md section 12): guest CPL0 code is emulated, `mulps` is not.
+/// kvm_pvm (docs/hvt.md, "kvm_pvm"): guest CPL0 code is emulated, `mulps` is
+/// not.
 fn on_kvm_pvm() -> bool {
     Path::new("/sys/module/kvm_pvm").exists()
 }
