@@ -785,10 +785,19 @@ impl Drop for Engine {
                 }
             }
         }
-        for hier in cgroup_hierarchies() {
-            for cg in walk_dirs(&hier.join(&self.cgroup_parent)).into_iter().rev() {
-                let _ = std::fs::remove_dir(cg);
+        // Monitors that were exiting may hold a cgroup a moment longer.
+        let start = Instant::now();
+        loop {
+            let mut left = false;
+            for hier in cgroup_hierarchies() {
+                for cg in walk_dirs(&hier.join(&self.cgroup_parent)).into_iter().rev() {
+                    left |= std::fs::remove_dir(cg).is_err();
+                }
             }
+            if !left || start.elapsed() > Duration::from_secs(5) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
         // Anything still mounted under our directories (overlay roots,
         // network namespaces) goes before the directories do.
