@@ -1288,3 +1288,249 @@ pub fn hvt(e: &mut Engine) {
     assert!(o.stdout.contains("Memory map: 56 MB"), "{}", o.dump());
     net_on_a_user_network_and_its_life_cycle(e, "hvt");
 }
+
+// Benchmarks (scripts/bench-engines; not tests).
+
+/// Median of `v` (sorted in place).
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// `min-max` of `v`.
+fn spread(v: &[f64]) -> String {
+    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("{min:.1}-{max:.1}")
+}
+
+/// Run the engine's CLI with `args`: seconds until the first byte of its
+/// standard output (the container's first output), seconds until it
+/// exited, and the output.
+fn time_first_output(e: &Engine, args: &[&str]) -> (f64, f64, String) {
+    use std::io::Read;
+    let start = Instant::now();
+    let mut child = e
+        .cli()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the engine's CLI");
+    let mut out = child.stdout.take().expect("stdout");
+    let mut first = [0u8; 1];
+    let n = out.read(&mut first).expect("read the container's output");
+    let t_first = start.elapsed().as_secs_f64();
+    let mut rest = Vec::new();
+    let _ = out.read_to_end(&mut rest);
+    let status = child.wait().expect("wait");
+    let t_exit = start.elapsed().as_secs_f64();
+    let mut err = String::new();
+    let _ = child.stderr.take().map(|mut s| s.read_to_string(&mut err));
+    assert!(n == 1 && status.success(), "{args:?}: {status:?} {err}");
+    let mut text = String::from_utf8_lossy(&first[..n]).into_owned();
+    text.push_str(&String::from_utf8_lossy(&rest));
+    (t_first, t_exit, text)
+}
+
+/// A shell command line for hyperfine: the engine's CLI as [`Engine::cli`]
+/// builds it, then `args`.
+fn shell_line(e: &Engine, args: &[&str]) -> String {
+    let c = e.cli();
+    let q = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+    let mut line: Vec<String> = c
+        .get_envs()
+        .filter_map(|(k, v)| Some(format!("{}={}", k.to_str()?, q(v?.to_str()?))))
+        .collect();
+    line.push(q(&c.get_program().to_string_lossy()));
+    line.extend(c.get_args().map(|a| q(&a.to_string_lossy())));
+    line.extend(args.iter().map(|a| q(a)));
+    line.join(" ")
+}
+
+/// The engine benchmarks, printed as markdown:
+///
+/// 1. `run --rm` of a unikernel image (upstream's `test_hello.spt`)
+///    through solo5-runc to its first output and to its exit, against the
+///    same engine running a static native hello (gcc -static, `FROM
+///    scratch`) on its stock runtime; both `--network none`. Rounds
+///    alternate the order; ratios are paired within a round, then the
+///    median is taken.
+/// 2. `stop` of a running spt unikernel (`test_net.spt` on the user
+///    network): the time the CLI takes.
+///
+/// With hyperfine installed, also hyperfine's own tables of the whole
+/// `run --rm` commands and of `stop`.
+pub fn bench(e: &mut Engine) {
+    let rounds = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(21)
+        .max(3);
+    let name = e.name();
+    let uni = e.unikernel_image(
+        "solo5-bench-hello",
+        &upstream("spt", "test_hello.spt"),
+        "spt",
+        "",
+    );
+    let work = e.work.path.join("bench");
+    std::fs::create_dir_all(&work).unwrap();
+    let native = crate::containers::static_c(
+        &work,
+        "native-hello",
+        "#include <stdio.h>\nint main(void) { puts(\"Hello, World\"); return 0; }\n",
+    )
+    .expect("gcc -static");
+    let nat = e.build(
+        "localhost/solo5-bench-native:v1",
+        "FROM scratch\nCOPY hello /hello\nENTRYPOINT [\"/hello\"]\n",
+        &[("hello", std::fs::read(native).unwrap())],
+    );
+    let mut run = e.run_args();
+    run.extend(["--rm".into(), "--network=none".into()]);
+    let mut uni_args = run.clone();
+    uni_args.extend(["--runtime=solo5".to_string(), uni.clone()]);
+    let mut nat_args = run.clone();
+    nat_args.push(nat.clone());
+    let cmds: [(&str, &Vec<String>); 2] = [
+        ("unikernel (`test_hello.spt`) through solo5-runc", &uni_args),
+        ("static native hello on the stock runtime (runc)", &nat_args),
+    ];
+    let mut first = vec![Vec::new(); 2];
+    let mut exit = vec![Vec::new(); 2];
+    let (mut r_first, mut r_exit) = (Vec::new(), Vec::new());
+    for r in 0..=rounds {
+        let mut this = [(0.0, 0.0); 2];
+        for k in 0..2 {
+            let i = (k + r) % 2;
+            let a: Vec<&str> = cmds[i].1.iter().map(String::as_str).collect();
+            let (f, x, text) = time_first_output(e, &a);
+            assert!(text.contains("Hello, World"), "{text}");
+            this[i] = (f, x);
+        }
+        if r == 0 {
+            continue; // warm-up
+        }
+        for i in 0..2 {
+            first[i].push(this[i].0 * 1e3);
+            exit[i].push(this[i].1 * 1e3);
+        }
+        r_first.push(this[0].0 / this[1].0);
+        r_exit.push(this[0].1 / this[1].1);
+    }
+    println!("\n#### `{name} run --rm`, {rounds} rounds (ms: median, min-max)\n");
+    println!("| container | first output | exit |");
+    println!("|---|---|---|");
+    for i in 0..2 {
+        let (sf, sx) = (spread(&first[i]), spread(&exit[i]));
+        println!(
+            "| {} | {:.1} ({sf}) | {:.1} ({sx}) |",
+            cmds[i].0,
+            median(&mut first[i]),
+            median(&mut exit[i])
+        );
+    }
+    let (sf, sx) = (spread(&r_first), spread(&r_exit));
+    println!(
+        "\nunikernel / native, paired: first output {:.3}x ({sf}), exit {:.3}x ({sx})",
+        median(&mut r_first),
+        median(&mut r_exit)
+    );
+
+    // 2. stop.
+    let net_image = e.unikernel_image("solo5-net-spt", &upstream("spt", "test_net.spt"), "spt", "");
+    let net = e.network(Net::User);
+    let mut opts: Vec<&str> = vec!["--runtime=solo5"];
+    opts.extend(net.iter().map(String::as_str));
+    let mut stops = Vec::new();
+    for r in 0..=rounds {
+        let id = "solo5-bench-stop";
+        e.run_detached(id, &opts, &net_image, &[]);
+        e.wait_output(id, SERVING, 1);
+        let (t, status) = timed_stop(e, id);
+        assert_eq!(status, 143, "stop");
+        e.rm_f(id);
+        if r > 0 {
+            stops.push(t.as_secs_f64() * 1e3);
+        }
+    }
+    let s = spread(&stops);
+    println!(
+        "\n`{name} stop` of a running spt unikernel, {rounds} rounds: median {:.1} ms ({s})",
+        median(&mut stops)
+    );
+
+    if !in_path("hyperfine") {
+        println!("\n(hyperfine is not installed: its tables are left out)");
+        return;
+    }
+    let json = e.work.path.join("hyperfine.md");
+    let runs = rounds.to_string();
+    let ua: Vec<&str> = uni_args.iter().map(String::as_str).collect();
+    let na: Vec<&str> = nat_args.iter().map(String::as_str).collect();
+    let o = run_cmd(
+        Command::new("hyperfine")
+            .args([
+                "--style=none",
+                "--warmup=2",
+                "--runs",
+                &runs,
+                "--export-markdown",
+            ])
+            .arg(&json)
+            .arg("-n")
+            .arg("unikernel through solo5-runc")
+            .arg(format!("{} >/dev/null", shell_line(e, &ua)))
+            .arg("-n")
+            .arg("static native hello, runc")
+            .arg(format!("{} >/dev/null", shell_line(e, &na))),
+        Duration::from_secs(600),
+    );
+    assert_eq!(o.status, 0, "hyperfine: {}", o.dump());
+    println!(
+        "\n#### hyperfine: `{name} run --rm` to exit\n\n{}",
+        read(&json)
+    );
+    if let Some(summary) = o.stdout.find("Summary") {
+        println!("{}", o.stdout[summary..].trim());
+    }
+    let id = "solo5-bench-stop";
+    let mut start = e.run_args();
+    start.extend(["-d".to_string(), format!("--name={id}")]);
+    start.extend(opts.iter().map(|s| s.to_string()));
+    start.push(net_image.clone());
+    let start: Vec<&str> = start.iter().map(String::as_str).collect();
+    let prepare = format!(
+        "{rm} >/dev/null 2>&1; {run} >/dev/null && until {logs} 2>&1 | grep -q 'Serving ping'; do sleep 0.01; done",
+        rm = shell_line(e, &["rm", "-f", id]),
+        run = shell_line(e, &start),
+        logs = shell_line(e, &["logs", id]),
+    );
+    let o = run_cmd(
+        Command::new("hyperfine")
+            .args([
+                "--style=none",
+                "--warmup=1",
+                "--runs",
+                &runs,
+                "--export-markdown",
+            ])
+            .arg(&json)
+            .arg("--prepare")
+            .arg(&prepare)
+            .arg("-n")
+            .arg(format!("{name} stop (spt unikernel)"))
+            .arg(shell_line(e, &["stop", id])),
+        Duration::from_secs(600),
+    );
+    assert_eq!(o.status, 0, "hyperfine: {}", o.dump());
+    println!("\n#### hyperfine: `{name} stop`\n\n{}", read(&json));
+    e.rm_f(id);
+}

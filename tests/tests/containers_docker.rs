@@ -119,3 +119,11 @@ fn hvt_unikernels() {
     let Some(mut g) = docker() else { return };
     engines::hvt(g.as_mut().unwrap());
 }
+
+/// scripts/bench-engines (ignored by `cargo test`): prints markdown.
+#[test]
+#[ignore]
+fn bench_engines() {
+    let Some(mut g) = docker() else { return };
+    engines::bench(g.as_mut().unwrap());
+}

@@ -223,3 +223,11 @@ fn rootless_podman_runs_a_hello_unikernel_without_network() {
             .unwrap_or("")
     );
 }
+
+/// scripts/bench-engines (ignored by `cargo test`): prints markdown.
+#[test]
+#[ignore]
+fn bench_engines() {
+    let Some(mut g) = podman() else { return };
+    engines::bench(g.as_mut().unwrap());
+}
