@@ -316,9 +316,18 @@ pub(crate) unsafe fn start(boot_info: *const core::ffi::c_void) -> ! {
     if !map.heap_ok() {
         fail("Not enough memory");
     }
-    let heap_size = map.heap_end - map.heap_start;
     #[cfg(feature = "alloc")]
-    crate::heap::init(map.heap_start as usize, heap_size as usize);
+    crate::heap::init(
+        map.heap_start as usize,
+        (map.heap_end - map.heap_start) as usize,
+    );
+    // Upstream's bindings report everything from the heap's start to the
+    // end of memory, the initial stack growing down from its top.
+    let heap_size = if cfg!(feature = "upstream-start-info") {
+        map.mem_size - map.heap_start
+    } else {
+        map.heap_end - map.heap_start
+    };
 
     let si = StartInfo {
         // full[app_start..] keeps the buffer's NUL terminator after it.
