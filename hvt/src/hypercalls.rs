@@ -20,6 +20,7 @@ use crate::net::NetShared;
 use crate::sys::{self, fatal, Errno};
 use solo5_abi::result::{EINVAL, EUNSPEC, OK};
 use solo5_tender::devices::io::{self, PollSet, Transfer};
+use solo5_tender::devices::table::{frame_fits, Device, Table};
 use std::sync::Arc;
 
 /// What the run loop does after a hypercall.
@@ -55,25 +56,9 @@ impl From<BadAccess> for Fault {
     }
 }
 
-/// A device as the hypercalls see it, by manifest index.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Device {
-    /// Nothing at this index (or an entry of another type).
-    #[default]
-    None,
-    /// A network device: its host descriptor, non-blocking, and its MTU
-    /// (frames are at most MTU + 14 bytes).
-    Net(i32, u16),
-    /// A block device: host descriptor, capacity and block size in bytes.
-    Block(i32, u64, u64),
-}
-
-/// Ethernet header length: a frame is at most MTU + 14 bytes.
-pub const ETHER_HLEN: u64 = 14;
-
 /// The state the hypercalls need, built before the first run.
 pub struct Hypercalls {
-    devices: [Device; 64],
+    devices: Table,
     has_net: bool,
     has_block: bool,
     poll: PollSet,
@@ -82,28 +67,19 @@ pub struct Hypercalls {
 
 impl Default for Hypercalls {
     fn default() -> Hypercalls {
-        Hypercalls::new(&[], Arc::default())
+        Hypercalls::new(Table::default(), Arc::default())
     }
 }
 
 impl Hypercalls {
-    /// Hypercalls for a guest whose devices are `devices` (manifest
-    /// index, device); `net` is shared with the ring thread, if any.
-    pub fn new(devices: &[(usize, Device)], net: Arc<NetShared>) -> Hypercalls {
-        let mut table = [Device::None; 64];
-        let mut nets = Vec::new();
-        for &(i, d) in devices {
-            if i < 64 {
-                table[i] = d;
-                if let Device::Net(fd, _) = d {
-                    nets.push((i, fd));
-                }
-            }
-        }
+    /// Hypercalls for a guest whose devices are `devices`; `net` is
+    /// shared with the ring thread, if any.
+    pub fn new(devices: Table, net: Arc<NetShared>) -> Hypercalls {
+        let nets: Vec<(usize, i32)> = devices.nets().iter().map(|&(i, fd, _)| (i, fd)).collect();
         Hypercalls {
-            devices: table,
-            has_net: !nets.is_empty(),
-            has_block: devices.iter().any(|(_, d)| matches!(d, Device::Block(..))),
+            has_net: devices.has_net(),
+            has_block: devices.has_block(),
+            devices,
             poll: PollSet::new(&nets),
             net,
         }
@@ -122,17 +98,6 @@ impl Hypercalls {
             hc::HALT => halt(mem, gpa),
             _ => Err(Fault::Invalid(nr)),
         }
-    }
-
-    /// The device at `handle`: nothing for a handle past the table
-    /// (upstream truncates the handle to 32 bits first; here
-    /// `0x1_0000_0000` is no handle, not handle 0).
-    fn device(&self, handle: u64) -> Device {
-        usize::try_from(handle)
-            .ok()
-            .and_then(|i| self.devices.get(i))
-            .copied()
-            .unwrap_or_default()
     }
 
     /// POLL: wait until the timeout passes or a live net device is
@@ -164,16 +129,12 @@ impl Hypercalls {
         let offset = mem.read_u64(gpa + off::BLOCK_OFFSET)?;
         let data = mem.read_u64(gpa + off::BLOCK_DATA)?;
         let len = mem.read_u64(gpa + off::BLOCK_LEN)?;
-        let ret = match self.device(handle) {
-            Device::Block(fd, capacity, block_size)
-                if io::block_request_ok(
-                    capacity,
-                    block_size,
-                    io::MAX_BLOCK_REQUEST,
-                    offset,
-                    len,
-                ) =>
-            {
+        let ret = match self.devices.get(handle) {
+            Device::Block {
+                fd,
+                block_size,
+                capacity,
+            } if io::block_request_ok(capacity, block_size, io::MAX_BLOCK_REQUEST, offset, len) => {
                 let t = if write {
                     let p = mem.ptr(data, len)?;
                     // SAFETY: [p, p + len) lies inside guest memory
@@ -209,13 +170,13 @@ impl Hypercalls {
         let handle = mem.read_u64(gpa + off::NET_HANDLE)?;
         let data = mem.read_u64(gpa + off::NET_DATA)?;
         let len = mem.read_u64(gpa + off::NET_LEN)?;
-        let Device::Net(fd, mtu) = self.device(handle) else {
+        let Device::Net { fd, mtu } = self.devices.get(handle) else {
             mem.write_i32(gpa + off::NET_RET, EINVAL as i32)?;
             return Ok(Next::Resume);
         };
         // device() found it, so the handle is an index of the table.
         let index = handle as usize;
-        let ret = if write && len > u64::from(mtu) + ETHER_HLEN {
+        let ret = if write && !frame_fits(mtu, len) {
             EINVAL
         } else if write {
             let p = mem.ptr(data, len)?;
@@ -431,7 +392,15 @@ pub(crate) mod tests {
         let rc = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM, 0, fds.as_mut_ptr()) };
         assert_eq!(rc, 0);
         let mut m = memory();
-        let mut h = Hypercalls::new(&[(3, Device::Net(fds[0], 1500))], Arc::default());
+        let mut t = Table::default();
+        t.set(
+            3,
+            Device::Net {
+                fd: fds[0],
+                mtu: 1500,
+            },
+        );
+        let mut h = Hypercalls::new(t, Arc::default());
         // SAFETY: writes one byte from a live buffer to our socket.
         assert_eq!(unsafe { libc::write(fds[1], b"x".as_ptr().cast(), 1) }, 1);
         put(&mut m, 0x200000, 10_000_000_000);

@@ -31,13 +31,14 @@ pub mod user;
 pub mod vm;
 
 use boot::BootInfo;
-use hypercalls::{Device, Hypercalls};
+use hypercalls::Hypercalls;
 use kernel::{Kernel, KernelError};
 use memory::{GuestMemory, MemoryError};
 use net::NetShared;
 use sandbox::SandboxError;
 use solo5_tender::cmdline::Options;
-use solo5_tender::devices::{self, Attached, DeviceError, Devices, Net};
+use solo5_tender::devices::table::Table;
+use solo5_tender::devices::{self, DeviceError, Devices};
 use solo5_tender::stack_note::{self, StackNoteError};
 use solo5_tender::usermode_note::{self, UserNoteError};
 use std::io;
@@ -164,18 +165,6 @@ pub fn usage(prog: &str) -> String {
     )
 }
 
-/// Print the notes the user should know about the attached devices.
-fn device_warnings(devices: &Devices) {
-    for (_, name, d) in &devices.list {
-        if let Attached::Net(Net {
-            note: Some(note), ..
-        }) = d
-        {
-            eprintln!("{PROG}: warning: net '{name}': {note}");
-        }
-    }
-}
-
 /// Everything set up, the guest not yet running.
 pub struct Prepared {
     vm: Vm,
@@ -217,19 +206,13 @@ pub fn prepare(o: &Options, ring_choice: RingChoice) -> Result<Prepared, HvtErro
         None
     };
     let devices = devices::attach(&mut k.manifest, o)?;
-    device_warnings(&devices);
+    devices.print_warnings(PROG);
+    let table = Table::new(&devices);
     let (size, adjusted) = mem_size(o.mem_mib)?;
     if adjusted {
         eprintln!("{PROG}: adjusting memory to {size} bytes");
     }
-    let nets: Vec<(usize, i32, u16)> = devices
-        .list
-        .iter()
-        .filter_map(|(i, _, d)| match d {
-            Attached::Net(n) => Some((*i, n.fd.as_raw_fd(), n.mtu)),
-            Attached::Block(_) => None,
-        })
-        .collect();
+    let nets = table.nets();
     // With a net device, 2 MiB on top for the ring (HVT.md 1.1 and 7),
     // carved off the top of what is allocated.
     let alloc = if nets.is_empty() {
@@ -301,25 +284,8 @@ pub fn prepare(o: &Options, ring_choice: RingChoice) -> Result<Prepared, HvtErro
     };
     boot::write_boot_info(&mut mem, &info, &k.manifest.to_bytes(), &o.cmdline)?;
     let mem = Arc::new(mem);
-    let names: Vec<(usize, &str)> = devices
-        .list
-        .iter()
-        .filter(|(_, _, d)| matches!(d, Attached::Net(_)))
-        .map(|(i, name, _)| (*i, name.as_str()))
-        .collect();
-    let shared = Arc::new(NetShared::new(&names));
-    let table: Vec<(usize, Device)> = devices
-        .list
-        .iter()
-        .map(|(i, _, d)| match d {
-            Attached::Net(n) => (*i, Device::Net(n.fd.as_raw_fd(), n.mtu)),
-            Attached::Block(b) => (
-                *i,
-                Device::Block(b.fd.as_raw_fd(), b.capacity, b.block_size),
-            ),
-        })
-        .collect();
-    let hypercalls = Hypercalls::new(&table, shared.clone());
+    let shared = Arc::new(NetShared::new(&devices.net_names()));
+    let hypercalls = Hypercalls::new(table, shared.clone());
     let mut ring_eventfd = None;
     let mut ring_thread = None;
     // Nothing from here on needs a privilege: give every capability up

@@ -22,6 +22,7 @@ use crate::net::NetShared;
 use crate::sys::{self, fatal, Errno};
 use solo5_abi::result::{EINVAL, OK};
 use solo5_tender::devices::io::Transfer;
+use solo5_tender::devices::table::ETHER_HLEN;
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use vmm_sys_util::eventfd::EventFd;
@@ -140,7 +141,7 @@ impl Ring {
         for &(i, fd, mtu) in nets {
             if i < 64 {
                 fds[i] = fd;
-                max_frame[i] = u32::from(mtu) + crate::hypercalls::ETHER_HLEN as u32;
+                max_frame[i] = u32::from(mtu) + ETHER_HLEN as u32;
             }
         }
         Ok(Ring {

@@ -5,10 +5,10 @@
 
 use crate::vm::{self, Vm};
 use solo5_policy::hvt::Hvt;
-use solo5_policy::{Block, Filter, Policy};
-use solo5_tender::devices::{Attached, Devices};
+use solo5_policy::{Filter, Policy};
+use solo5_tender::devices::table::Table;
+use solo5_tender::devices::Devices;
 use solo5_tender::privileges::{self, DropCapsError};
-use std::os::fd::AsRawFd;
 use thiserror::Error;
 
 /// Why the tender could not confine itself.
@@ -28,24 +28,16 @@ pub enum SandboxError {
 /// The seccomp policy for this VM and these devices, with the net ring's
 /// eventfd when the ring is offered.
 pub fn policy(vm: &Vm, devices: &Devices, ring_eventfd: Option<i32>) -> Policy {
-    let mut h = Hvt {
+    let d = Table::new(devices).policy();
+    let h = Hvt {
         vcpu_fd: vm.vcpu_fd(),
         kvm_run: vm::kvm_run_request(),
         kvm_get_regs: (!vm.sync_regs).then(vm::kvm_get_regs_request),
+        net_fds: d.net_fds,
+        blocks: d.blocks,
         ring_eventfd,
         max_block_request: solo5_tender::devices::io::MAX_BLOCK_REQUEST,
-        ..Hvt::default()
     };
-    for (_, _, d) in &devices.list {
-        match d {
-            Attached::Net(n) => h.net_fds.push(n.fd.as_raw_fd()),
-            Attached::Block(b) => h.blocks.push(Block {
-                fd: b.fd.as_raw_fd(),
-                block_size: b.block_size,
-                capacity: b.capacity,
-            }),
-        }
-    }
     solo5_policy::hvt::build(&h)
 }
 
@@ -55,7 +47,7 @@ pub fn policy(vm: &Vm, devices: &Devices, ring_eventfd: Option<i32>) -> Policy {
 /// capabilities belong to each thread, so a thread started earlier would
 /// keep them.
 pub fn drop_privileges() -> Result<(), SandboxError> {
-    if crate::sys::read_implies_exec() {
+    if privileges::read_implies_exec() {
         return Err(SandboxError::ReadImpliesExec);
     }
     privileges::drop_capabilities()?;

@@ -58,14 +58,6 @@ pub unsafe fn protect(p: *mut u8, len: usize, prot: i32) -> io::Result<()> {
     }
 }
 
-/// Whether the process runs with `READ_IMPLIES_EXEC` (every readable
-/// mapping also executable), which would undo the host-side protections.
-pub fn read_implies_exec() -> bool {
-    // SAFETY: personality(0xffffffff) only queries the persona.
-    let p = unsafe { libc::personality(0xffff_ffff) };
-    p != -1 && p & libc::READ_IMPLIES_EXEC != 0
-}
-
 /// `clock_gettime(CLOCK_REALTIME)` in nanoseconds since the epoch.
 pub fn walltime_ns() -> u64 {
     let mut ts = libc::timespec {

@@ -20,42 +20,17 @@ pub mod layout;
 
 use crate::sys;
 use crate::vdso::ClockGettime;
-use solo5_abi::mft::MAX_ENTRIES;
 use solo5_abi::native::{Hypercalls, HYPERCALLS_MAGIC, HYPERCALLS_VERSION};
 use solo5_abi::result::{EINVAL, EUNSPEC, OK};
 use solo5_tender::devices::io::{self, NetStatus, PollSet, Transfer};
+use solo5_tender::devices::table::frame_fits;
 use solo5_tender::raw;
 use std::cell::UnsafeCell;
 use std::sync::OnceLock;
 
 pub use layout::{Access, Layout};
 
-/// Ethernet header length: a frame is at most MTU + 14 bytes.
-pub const ETHER_HLEN: usize = 14;
-
-/// A device as the table functions see it, indexed by manifest index.
-#[derive(Clone, Copy, Debug, Default)]
-pub enum Device {
-    /// Nothing at this index.
-    #[default]
-    None,
-    /// A network device.
-    Net {
-        /// Host descriptor, non-blocking.
-        fd: i32,
-        /// MTU; frames are at most `mtu + 14` bytes.
-        mtu: u16,
-    },
-    /// A block device.
-    Block {
-        /// Host descriptor.
-        fd: i32,
-        /// Block size in bytes.
-        block_size: u64,
-        /// Capacity in bytes, a multiple of the block size.
-        capacity: u64,
-    },
-}
+pub use solo5_tender::devices::table::{Device, Table};
 
 /// Everything the table functions need, fixed before the jump.
 pub struct HostState {
@@ -64,7 +39,7 @@ pub struct HostState {
     /// The vDSO's clock_gettime, if found.
     pub vdso_clock: Option<ClockGettime>,
     /// Devices by manifest index.
-    pub devices: [Device; MAX_ENTRIES],
+    pub devices: Table,
     /// What `yield` polls: the net devices.
     pub poll: PollSet,
     /// Which net devices reached end of file, and the line each gets.
@@ -133,13 +108,6 @@ impl HostState {
         self.layout.allows(addr, len, Access::Write)
     }
 
-    fn device(&self, handle: u64) -> Device {
-        match usize::try_from(handle) {
-            Ok(i) if i < MAX_ENTRIES => self.devices[i],
-            _ => Device::None,
-        }
-    }
-
     fn now(&self, clock: libc::clockid_t) -> u64 {
         let mut ts = libc::timespec {
             tv_sec: 0,
@@ -200,7 +168,7 @@ unsafe extern "C" fn net_read(
     let Some(st) = STATE.get() else {
         return EUNSPEC;
     };
-    let Device::Net { fd, .. } = st.device(handle) else {
+    let Device::Net { fd, .. } = st.devices.get(handle) else {
         return EINVAL;
     };
     if !st.writable(buf as u64, size) || !st.writable(read_size as u64, 8) {
@@ -223,10 +191,10 @@ unsafe extern "C" fn net_write(handle: u64, buf: *const u8, size: usize) -> u32 
     let Some(st) = STATE.get() else {
         return EUNSPEC;
     };
-    let Device::Net { fd, mtu } = st.device(handle) else {
+    let Device::Net { fd, mtu } = st.devices.get(handle) else {
         return EINVAL;
     };
-    if size > usize::from(mtu) + ETHER_HLEN || !st.readable(buf as u64, size) {
+    if !frame_fits(mtu, size as u64) || !st.readable(buf as u64, size) {
         return EINVAL;
     }
     // SAFETY: [buf, buf + size) is readable guest memory (checked above).
@@ -251,7 +219,7 @@ fn block_check(
         fd,
         block_size,
         capacity,
-    } = st.device(handle)
+    } = st.devices.get(handle)
     else {
         return None;
     };

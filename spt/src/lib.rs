@@ -13,14 +13,13 @@ pub mod memory;
 pub mod sys;
 pub mod vdso;
 
-use hypercalls::{Device, HostState};
+use hypercalls::{HostState, Table};
 use launch::LaunchError;
 use memory::{GuestMemory, MemoryError};
-use solo5_abi::mft::MAX_ENTRIES;
 use solo5_policy::{Abi, Policy};
 use solo5_tender::cmdline::Options;
 use solo5_tender::devices::io::{NetStatus, PollSet};
-use solo5_tender::devices::{self, Attached, DeviceError, Devices, Net};
+use solo5_tender::devices::{self, Attached, DeviceError, Devices};
 use solo5_tender::elf::{self, ElfError};
 use solo5_tender::kernel_file::{self, KernelFileError};
 use solo5_tender::manifest::Manifest;
@@ -129,31 +128,13 @@ fn event_fds(devices: &Devices) -> io::Result<EventFds> {
 /// Attach the devices of `o`, printing what the user should know.
 fn attach(manifest: &mut Manifest, o: &Options) -> Result<Devices, SptError> {
     let devices = devices::attach(manifest, o)?;
-    for (_, name, d) in &devices.list {
-        if let Attached::Net(Net {
-            note: Some(note), ..
-        }) = d
-        {
-            eprintln!("solo5-spt: warning: net '{name}': {note}");
-        }
-    }
+    devices.print_warnings(PROG);
     Ok(devices)
 }
 
 /// What the policy crate needs to know of the devices.
 fn policy_devices(devices: &Devices) -> solo5_policy::Devices {
-    let mut out = solo5_policy::Devices::default();
-    for (_, _, d) in &devices.list {
-        match d {
-            Attached::Net(n) => out.net_fds.push(n.fd.as_raw_fd()),
-            Attached::Block(b) => out.blocks.push(solo5_policy::Block {
-                fd: b.fd.as_raw_fd(),
-                block_size: b.block_size,
-                capacity: b.capacity,
-            }),
-        }
-    }
-    out
+    Table::new(devices).policy()
 }
 
 /// The policy a kernel and command line get, with their devices attached;
@@ -175,32 +156,14 @@ pub fn policy_for(k: &mut Kernel, o: &Options) -> Result<Policy, SptError> {
 }
 
 fn host_state(mem_size: u64, devices: &Devices) -> HostState {
-    let mut table = [Device::None; MAX_ENTRIES];
-    let mut nets = Vec::new();
-    let mut names = Vec::new();
-    for (i, name, d) in &devices.list {
-        table[*i] = match d {
-            Attached::Net(n) => {
-                nets.push((*i, n.fd.as_raw_fd()));
-                names.push((*i, name.as_str()));
-                Device::Net {
-                    fd: n.fd.as_raw_fd(),
-                    mtu: n.mtu,
-                }
-            }
-            Attached::Block(b) => Device::Block {
-                fd: b.fd.as_raw_fd(),
-                block_size: b.block_size,
-                capacity: b.capacity,
-            },
-        };
-    }
+    let table = Table::new(devices);
+    let nets: Vec<(usize, i32)> = table.nets().iter().map(|&(i, fd, _)| (i, fd)).collect();
     HostState {
         layout: hypercalls::Layout::new(mem_size),
         vdso_clock: vdso::clock_gettime(),
         devices: table,
         poll: PollSet::new(&nets),
-        net: NetStatus::new(PROG, &names),
+        net: NetStatus::new(PROG, &devices.net_names()),
     }
 }
 

@@ -162,9 +162,7 @@ fn mprotect(start: u64, end: u64, prot: i32) -> Result<(), MemoryError> {
 }
 
 fn check_personality() -> Result<(), MemoryError> {
-    // SAFETY: personality(0xffffffff) only queries the current persona.
-    let p = unsafe { libc::personality(0xffff_ffff) };
-    if p >= 0 && p & libc::READ_IMPLIES_EXEC != 0 {
+    if solo5_tender::privileges::read_implies_exec() {
         return Err(MemoryError::ReadImpliesExec);
     }
     Ok(())

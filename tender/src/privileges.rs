@@ -37,3 +37,13 @@ pub fn clear_sets() -> Result<(), DropCapsError> {
     }
     Ok(())
 }
+
+/// Whether the process runs with the `READ_IMPLIES_EXEC` personality
+/// (every readable mapping also executable), which would undo the W^X
+/// protections of guest memory. Each tender refuses to run then, with its
+/// own line.
+pub fn read_implies_exec() -> bool {
+    // SAFETY: personality(0xffffffff) only queries the persona.
+    let p = unsafe { libc::personality(0xffff_ffff) };
+    p != -1 && p & libc::READ_IMPLIES_EXEC != 0
+}

@@ -402,7 +402,7 @@ fn upstreams_hvt_checks_only_the_capacity() {
 /// never touched past their end.
 #[test]
 fn native_table_checks_every_block_request() {
-    use solo5_spt::hypercalls::{self, Device, HostState, Layout, TABLE};
+    use solo5_spt::hypercalls::{self, Device, HostState, Layout, Table, TABLE};
     use solo5_tender::devices::io::{NetStatus, PollSet};
     use std::os::fd::AsRawFd;
 
@@ -420,13 +420,16 @@ fn native_table_checks_every_block_request() {
                 .expect("open the disk")
         })
         .collect();
-    let mut devices = [Device::None; 64];
+    let mut devices = Table::default();
     for (i, (f, bs)) in files.iter().zip([512u64, 4096]).enumerate() {
-        devices[i + 1] = Device::Block {
-            fd: f.as_raw_fd(),
-            block_size: bs,
-            capacity: CAPACITY,
-        };
+        devices.set(
+            i + 1,
+            Device::Block {
+                fd: f.as_raw_fd(),
+                block_size: bs,
+                capacity: CAPACITY,
+            },
+        );
     }
     let installed = hypercalls::install(HostState {
         layout: Layout::new(TOP),

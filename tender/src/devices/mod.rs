@@ -7,6 +7,7 @@ pub mod io;
 pub mod net;
 pub mod netif;
 mod sys;
+pub mod table;
 
 use crate::cmdline::Options;
 use crate::manifest::Manifest;
