@@ -19,7 +19,7 @@ pub(crate) const ABI_NOTE: AbiNote =
     AbiNote::new(crate::platform::ABI_TARGET, crate::platform::ABI_VERSION);
 
 /// `PT_INTERP`: an interpreter that does not exist, so that the host kernel
-/// refuses to exec a unikernel directly (ABI.md section 1).
+/// refuses to exec a unikernel directly (docs/abis.md, "ELF loading").
 #[cfg(not(test))]
 #[no_mangle]
 #[used]

@@ -1,4 +1,4 @@
-//! Low guest memory before the first run (HVT.md sections 1 and 4): the
+//! Low guest memory before the first run (docs/hvt.md, "Guest memory" and "Boot info"): the
 //! boot GDT, the page tables, the boot info, the manifest copy and the
 //! command line.
 
@@ -77,7 +77,7 @@ mod tests {
 
     #[test]
     fn layout_of_upstream_dump() {
-        // HVT.md 4: a 4 MiB guest, one-entry manifest (8 + 104 bytes).
+        // docs/hvt.md, "Boot info": a 4 MiB guest, one-entry manifest (8 + 104 bytes).
         let info = BootInfo {
             mem_size: 0x400000,
             kernel_end: 0x108000,

@@ -1,4 +1,4 @@
-//! The vcpu's state at entry (HVT.md sections 1.4 and 2): the boot GDT,
+//! The vcpu's state at entry (docs/hvt.md, "Boot GDT" and "CPU state at entry"): the boot GDT,
 //! CPUID, control and segment registers, general registers.
 //!
 //! As upstream, except that EFER.NXE is set so that the no-execute bits

@@ -1,7 +1,7 @@
-//! The hypercalls (HVT.md sections 5, 6 and 8): WALLTIME, PUTS, POLL and
+//! The hypercalls (docs/hvt.md, "Hypercalls" and "Device options"): WALLTIME, PUTS, POLL and
 //! HALT, and those of the devices: BLOCK_WRITE, BLOCK_READ, NET_WRITE,
 //! NET_READ. Every guest pointer, struct or buffer, is checked against
-//! guest memory first (HVT.md 5.1), and every field or buffer the tender
+//! guest memory first (docs/hvt.md, "Guest pointers"), and every field or buffer the tender
 //! writes must lie outside the read-only segments: a guest that fails
 //! either check is stopped with one line, never by a crash of the tender.
 //!

@@ -1,6 +1,6 @@
 //! solo5-hvt: run a Solo5 unikernel in its own KVM virtual machine.
 //!
-//! The flow is one way (HVT.md section 0): command line -> kernel file,
+//! The flow is one way (docs/hvt.md, "Set-up order"): command line -> kernel file,
 //! ABI note and manifest -> devices -> memory size -> ELF segments and
 //! page tables -> KVM (VM, vcpu, memory slot) -> image, tables, GDT, CPU
 //! state, boot info -> policy -> capabilities dropped, filter on every
@@ -82,7 +82,7 @@ pub enum HvtError {
     Sandbox(#[from] SandboxError),
 }
 
-/// Guest memory for `--mem=MIB` (HVT.md 1.1): rounded down to 2 MiB (at
+/// Guest memory for `--mem=MIB` (docs/hvt.md, "Memory size"): rounded down to 2 MiB (at
 /// least 2 MiB), at most 4 GiB. The second value is true when rounding
 /// changed it (the tender says so).
 pub fn mem_size(mib: u64) -> Result<(u64, bool), HvtError> {
@@ -94,7 +94,7 @@ pub fn mem_size(mib: u64) -> Result<(u64, bool), HvtError> {
     Ok((size, size != asked))
 }
 
-/// Whether the tender offers the shared net ring (HVT.md section 7) to a
+/// Whether the tender offers the shared net ring (docs/hvt.md, "The net ring") to a
 /// guest with a net device: `--net-ring=auto|on|off`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RingChoice {
@@ -135,7 +135,7 @@ impl RingChoice {
     }
 }
 
-/// Whether `/dev/kvm` is served by kvm_pvm (HVT.md section 12).
+/// Whether `/dev/kvm` is served by kvm_pvm (docs/hvt.md, "kvm_pvm").
 pub fn on_kvm_pvm() -> bool {
     std::path::Path::new("/sys/module/kvm_pvm").exists()
 }
@@ -213,7 +213,7 @@ pub fn prepare(o: &Options, ring_choice: RingChoice) -> Result<Prepared, HvtErro
         eprintln!("{PROG}: adjusting memory to {size} bytes");
     }
     let nets = table.nets();
-    // With a net device, 2 MiB on top for the ring (HVT.md 1.1 and 7),
+    // With a net device, 2 MiB on top for the ring (docs/hvt.md, "Memory size" and "The net ring"),
     // carved off the top of what is allocated.
     let alloc = if nets.is_empty() {
         size

@@ -1,7 +1,7 @@
 //! Guest physical memory: one anonymous mapping that KVM sees as memory
 //! slot 0 at guest physical address 0, the loaded image with upstream's
 //! host-side protections, and the checked accessors the hypercalls use on
-//! guest pointers (HVT.md section 5.1).
+//! guest pointers (docs/hvt.md, "Guest pointers").
 //!
 //! Nothing here hands out Rust references into guest memory: the guest may
 //! change any byte of it between two exits, so every access is a raw copy
@@ -30,7 +30,7 @@ pub enum MemoryError {
     Protect(String, #[source] io::Error),
 }
 
-/// A guest pointer that failed the check of HVT.md 5.1.
+/// A guest pointer that failed the check of docs/hvt.md, "Guest pointers".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BadAccess {
     /// The guest physical address asked for.
@@ -183,7 +183,7 @@ impl GuestMemory {
             .map_err(|e| MemoryError::Protect(prog.to_string(), e))
     }
 
-    /// HVT.md 5.1: `[gpa, gpa + len)` must lie inside `mem_size`, and (as
+    /// docs/hvt.md, "Guest pointers": `[gpa, gpa + len)` must lie inside `mem_size`, and (as
     /// upstream) may not end exactly at the top; for a guest entered at
     /// CPL3 it must also keep out of the hidden ranges
     /// ([`restrict_to_user`](Self::restrict_to_user)).

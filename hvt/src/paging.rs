@@ -1,6 +1,6 @@
 //! The guest's page tables, built by the tender before the first run: an
 //! identity map of the whole allocation, with W^X inside the guest
-//! (HVT.md section 1.3, made strict).
+//! (docs/hvt.md, "Page tables", made strict).
 //!
 //! Upstream maps everything read-write and executable with 2 MiB pages.
 //! Here every page gets exactly the rights it needs:

@@ -1,4 +1,4 @@
-//! The shared net ring (HVT.md section 7): 2 MiB at the top of the
+//! The shared net ring (docs/hvt.md, "The net ring"): 2 MiB at the top of the
 //! allocation, above the guest's `mem_size`, where the guest queues frame
 //! writes and read requests and a tender thread serves them without an
 //! exit per frame.

@@ -1,4 +1,4 @@
-//! The vcpu run loop (HVT.md sections 5.1 and 9.1): enter the guest, serve
+//! The vcpu run loop (docs/hvt.md, "Ports" and "Run loop and fatal lines"): enter the guest, serve
 //! its hypercalls, and turn every other exit into upstream's one fatal
 //! line and exit status 1. A HALT ends the process with the guest's status.
 //!

@@ -1,4 +1,4 @@
-//! The tender's own confinement while the guest runs (HVT.md 9.3, made
+//! The tender's own confinement while the guest runs (docs/hvt.md, "The tender's confinement", made
 //! stricter): no READ_IMPLIES_EXEC persona, no capabilities, no_new_privs,
 //! and a seccomp filter on every thread that allows `KVM_RUN` on the vcpu
 //! and the hypercalls' few calls (solo5_policy::hvt).

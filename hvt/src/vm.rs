@@ -1,4 +1,4 @@
-//! The KVM side of the tender (HVT.md section 10): `/dev/kvm`, the VM, its
+//! The KVM side of the tender (docs/hvt.md, "KVM"): `/dev/kvm`, the VM, its
 //! one vcpu and its one memory slot, through `kvm-ioctls`.
 
 use crate::memory::GuestMemory;
@@ -31,8 +31,8 @@ pub fn kvm_get_regs_request() -> u64 {
     KVM_GET_REGS()
 }
 
-/// A failed KVM step; each is upstream's line (HVT.md sections 2 and 10,
-/// HVT-DETAILS.md fact 6).
+/// A failed KVM step; each is upstream's line (docs/hvt.md, "CPU state at entry"
+/// and "KVM").
 #[derive(Debug, Error)]
 pub enum VmError {
     /// `/dev/kvm` missing, not permitted, ...

@@ -229,7 +229,7 @@ pub fn run(mut k: Kernel, o: &Options) -> Result<std::convert::Infallible, SptEr
     let stack = mem.size() - 8;
     filter.install()?;
     // SAFETY: entry lies inside guest memory above 0x100000 (checked by
-    // the ELF parser, as ABI.md asks; if it is not in an executable segment
+    // the ELF parser, as docs/abis.md, "ELF loading", asks; if it is not in an executable segment
     // the guest faults there, SIGSEGV, like any guest bug), the stack is the
     // top of guest memory, and the boot info was written at BOOT_INFO_ADDR
     // above. The tender's own state needed afterwards lives in statics.

@@ -1,5 +1,5 @@
 //! Guest memory: one private anonymous mapping from [`GUEST_MIN`] to
-//! `mem_size`, guest address == host address (ABI.md section 3), loaded
+//! `mem_size`, guest address == host address (docs/abis.md, "spt ABI version 2"), loaded
 //! segment by segment with exactly their permissions. No page is ever
 //! writable and executable unless the user asks for `--x-exec-heap`.
 

@@ -1,4 +1,4 @@
-//! The tender command line (ABI.md section 4).
+//! The tender command line (docs/abis.md, "Command line").
 //!
 //! ```text
 //! solo5-spt [--mem=MiB] [--net:NAME=IFACE|@FD] [--net-mac:NAME=HWADDR]

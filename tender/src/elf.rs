@@ -1,5 +1,5 @@
 //! The ELF loader's decisions, exactly as upstream Solo5 makes them
-//! (ABI.md section 1, ABI-DETAILS.md sections 1 and 2.1): which executables
+//! (docs/abis.md, "ELF loading"): which executables
 //! are refused, with which line, and where every segment goes.
 //!
 //! Everything here works on the file's bytes and never panics: every offset
@@ -307,7 +307,7 @@ pub fn load(file: &[u8], mem_size: u64) -> Result<Executable, ElfError> {
     })
 }
 
-/// Checks 1 to 11 of ABI-DETAILS.md 2.1 for program header `i`.
+/// Checks 1 to 11 of docs/abis.md, "ELF loading" for program header `i`.
 fn check_segment(
     i: usize,
     p: &Phdr,

@@ -1,4 +1,4 @@
-//! The application manifest, validated as untrusted data (ABI.md section 2).
+//! The application manifest, validated as untrusted data (docs/abis.md, "The manifest").
 
 use crate::elf::{u32_at, u64_at};
 use solo5_abi::mft::{self, kind, off, Entry};
@@ -12,7 +12,7 @@ pub enum ManifestError {
     Invalid,
 }
 
-/// A validated manifest (ABI.md section 2): entry 0 is the reserved entry,
+/// A validated manifest (docs/abis.md, "The manifest"): entry 0 is the reserved entry,
 /// every name is NUL-terminated. Names may repeat. Device types are
 /// not checked here, as upstream: a type no tender knows can never be
 /// attached, which the tender reports by name.

@@ -1,6 +1,6 @@
 //! Solo5 ELF notes: ABI1 (which tender, which ABI version) and MFT1 (the
-//! manifest), found as upstream's `elf_load_note` finds them (ABI.md
-//! section 2, ABI-DETAILS.md section 1 rows 5, 6 and 17): only the first
+//! manifest), found as upstream's `elf_load_note` finds them (docs/abis.md,
+//! "ELF notes"): only the first
 //! note header of each `PT_NOTE` segment is read, and the first Solo5 note of
 //! the wanted type ends the walk. Same verdicts, same messages.
 

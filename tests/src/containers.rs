@@ -800,7 +800,7 @@ impl Default for Pod {
     }
 }
 
-/// The tender's `/proc/PID/status` as issue 13 wants it: uid 65534, every
+/// The tender's `/proc/PID/status` as docs/containers.md, "solo5-netns-exec" describes it: uid 65534, every
 /// capability set zero, no_new_privs, seccomp filtering. Panics naming
 /// what differs.
 pub fn assert_tender_holds_nothing(pid: u32, tender: &str) {

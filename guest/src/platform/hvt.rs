@@ -1,4 +1,4 @@
-//! Upstream's hvt ABI version 2 (HVT.md): the guest runs in a KVM virtual
+//! Upstream's hvt ABI version 2 (docs/hvt.md): the guest runs in a KVM virtual
 //! machine and calls its tender with `outl` on ports `0x500 + NR`, EAX
 //! holding the guest physical address of a per-call argument struct.
 //!
@@ -10,7 +10,7 @@
 //! TSS's I/O permission bitmap opens exactly the hypercall ports.
 //!
 //! Net I/O goes through the shared net ring when the tender offers it
-//! (`hvt_net.rs`, `hvt_ring.rs`, HVT.md section 7), else through the
+//! (`hvt_net.rs`, `hvt_ring.rs`, docs/hvt.md, "The net ring"), else through the
 //! NET_READ and NET_WRITE hypercalls.
 //!
 //! Time: monotonic time is the TSC scaled by `cpu_cycle_freq` from the
@@ -86,7 +86,7 @@ pub(crate) unsafe fn init(arg: *const c_void) -> Result<Boot, &'static str> {
     TSC_BASE.store(rdtsc(), Ordering::Relaxed);
     // SAFETY: the tender copies the manifest right after the boot info.
     let mft = unsafe { manifest_at(bi.mft, None) }?;
-    // The ring where section 7 puts it, as `_start` maps it at CPL0.
+    // The ring where docs/hvt.md, "The net ring", puts it, as `_start` maps it at CPL0.
     if bi.host_features & solo5_abi::hvt::FEATURE_RING_IO != 0 && bi.net_ring == bi.mem_size {
         hvt_net::offer(bi.net_ring);
     }

@@ -15,7 +15,7 @@
 //!   below.
 //!
 //! The tender leaves the vcpu in 64-bit mode at CPL0 with `rdi` = boot
-//! info and the stack at `mem_size - 8` (HVT.md sections 2 and 4). On some
+//! info and the stack at `mem_size - 8` (docs/hvt.md, "CPU state at entry" and "Boot info"). On some
 //! KVM hosts (kvm_pvm) code at CPL0 is emulated instruction by instruction
 //! (about 1 us each) and most SSE instructions cannot be emulated at all,
 //! while code at CPL3 runs natively. Rust's prebuilt `core` uses SSE (its
@@ -37,7 +37,7 @@
 //!    | guard, [`GUARD_SIZE`] bytes | not present |
 //!    | stack, `__solo5_stack_size` bytes | read-write, no-execute |
 //!    | heap, up to `mem_size` | read-write, no-execute |
-//!    | the net ring, 2 MiB at `mem_size`, when offered (HVT.md section 7) | read-write, no-execute |
+//!    | the net ring, 2 MiB at `mem_size`, when offered (docs/hvt.md, "The net ring") | read-write, no-execute |
 //!    | above | not present |
 //!
 //!    so a stack overflow faults on the guard on every tender, and the
@@ -197,7 +197,7 @@ core::arch::global_asm!(
     "2:",
     // Mapped: up to mem_size, and the 2 MiB of the net ring above it when
     // the boot info offers the ring there (host_features bit 0, net_ring
-    // == mem_size: HVT.md section 7).
+    // == mem_size: docs/hvt.md, "The net ring").
     "mov rbx, r14",
     "test dword ptr [r15 + 40], 1",
     "jz 2f",

@@ -1,9 +1,9 @@
 //! Net I/O and yield on hvt: through the shared net ring (`hvt_ring.rs`,
-//! HVT.md section 7) when the tender offers it, else plain hypercalls.
+//! docs/hvt.md, "The net ring") when the tender offers it, else plain hypercalls.
 //!
 //! With the ring, a frame costs no exit: on a host where an exit from
 //! CPL3 costs 40-50 us and a busy-wait on shared memory under a
-//! microsecond (kvm_pvm, HVT.md section 12), that is the fast path.
+//! microsecond (kvm_pvm, docs/hvt.md, "kvm_pvm"), that is the fast path.
 //!
 //! `solo5_yield` with the ring: before it sleeps in the POLL hypercall (an
 //! exit), it asks the tender for a frame on each net device for up to
@@ -82,7 +82,7 @@ impl Host for Port {
 }
 
 /// Use the ring at `gpa` from now on. Called once by `init`, when the boot
-/// info offers the ring where section 7 puts it (at `mem_size`): `_start`
+/// info offers the ring where docs/hvt.md, "The net ring", puts it (at `mem_size`): `_start`
 /// (CPL0) or the tender (CPL3) maps it read-write for us.
 pub(crate) fn offer(gpa: u64) {
     if gpa != 0 && gpa.is_multiple_of(64) {

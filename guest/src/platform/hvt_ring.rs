@@ -1,4 +1,4 @@
-//! The guest's side of the shared net ring (HVT.md section 7).
+//! The guest's side of the shared net ring (docs/hvt.md, "The net ring").
 //!
 //! When the tender sets bit 0 of the boot info's `host_features`, the
 //! 49280-byte `struct hvt_ring` sits at `net_ring` (= `mem_size`, the 2 MiB
@@ -93,7 +93,7 @@ impl Ring {
     ///
     /// # Safety
     /// `base` must be 64-byte aligned and point to [`SIZE`] bytes shared
-    /// only with the tender (which follows section 7), valid as long as
+    /// only with the tender (which follows docs/hvt.md, "The net ring"), valid as long as
     /// the `Ring` is used; one `Ring` per ring, used from one thread.
     pub(crate) unsafe fn new(base: *mut u8) -> Ring {
         Ring { base }

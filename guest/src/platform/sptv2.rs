@@ -1,6 +1,6 @@
 //! Upstream's spt ABI version 2: the guest makes raw Linux syscalls
 //! itself, exactly the ones (and with the arguments) upstream's bindings
-//! make, which is all the tender's seccomp filter allows (ABI.md section 3).
+//! make, which is all the tender's seccomp filter allows (docs/abis.md, "spt ABI version 2").
 //!
 //! Net devices are read and written on their `hostfd`, block devices with
 //! `pread64`/`pwrite64` on theirs; `yield` arms the tender's timerfd with

@@ -136,7 +136,7 @@ fn tables_gdt_and_zero_page_are_not_mapped() {
     assert_eq!(walk(&pages, GDT_ADDR), Access::None);
     assert_eq!(walk(&pages, 0), Access::None);
     assert_eq!(walk(&pages, BOOT_INFO_ADDR), Access::R);
-    // The fixed entries of HVT.md 1.3.
+    // The fixed entries of docs/hvt.md, "Page tables".
     assert_eq!(pages[0].entries[0], PDPT_ADDR | P | RW);
     for i in 0..4 {
         assert_eq!(pages[1].entries[i], (PD_ADDR + i as u64 * PAGE) | P | RW);

@@ -1,4 +1,4 @@
-//! The ring against a simulated guest: the guest side of HVT.md section 7
+//! The ring against a simulated guest: the guest side of docs/hvt.md, "The net ring"
 //! written out in the test (entries, free-running indices, the kick), the
 //! tender side the real code, frames through a datagram socketpair.
 

@@ -7,7 +7,7 @@
 //! guest's stack with the guest's FS base: raw system calls only
 //! ([`crate::raw`]), no allocation, no panic.
 //!
-//! End of file is a state of its own (ABI.md, issue 11 item 3): a net
+//! End of file is a state of its own (docs/abis.md, "One difference: a network device that hangs up"; docs/hvt.md, "Net devices"): a net
 //! descriptor that reached it (a pipe whose writer closed, a socket whose
 //! peer hung up) answers reads with [`NetRead::Eof`] once; [`NetStatus`]
 //! marks it, says so once on standard error, and from then on answers

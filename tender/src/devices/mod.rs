@@ -1,6 +1,6 @@
 //! Device attachment: match the command line's device options against the
 //! manifest, open the host side of each device and fill in the manifest
-//! entries the guest will see (ABI.md sections 2 and 4).
+//! entries the guest will see (docs/abis.md, "The manifest" and "Command line").
 
 pub mod block;
 pub mod io;

@@ -1,5 +1,5 @@
 //! The ring against a tender simulated on the build host: it serves the
-//! ring as HVT.md section 7 says, whenever the guest side busy-waits.
+//! ring as docs/hvt.md, "The net ring" says, whenever the guest side busy-waits.
 
 use super::*;
 use std::cell::{Cell, RefCell};
