@@ -41,5 +41,11 @@ pub const CMDLINE_SIZE: usize = 8192;
 pub const PAGE_SIZE: u64 = 0x1000;
 /// Default guest memory size in MiB.
 pub const DEFAULT_MEM_MIB: u64 = 512;
+/// The largest block request, in bytes, our tenders serve in one call
+/// (solo5-hvt's BLOCK_READ/BLOCK_WRITE, the native spt table's
+/// `block_read`/`block_write`): whole blocks, 1 MiB at most. Upstream's
+/// hvt tender serves any whole request inside the device; upstream's spt
+/// serves exactly one block.
+pub const MAX_BLOCK_REQUEST: u64 = 1 << 20;
 /// Exit status reserved for `solo5_abort()`.
 pub const EXIT_ABORT: i32 = 255;

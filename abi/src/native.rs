@@ -45,7 +45,18 @@ pub struct BootInfo {
     pub mft_size: u64,
     /// Address of the [`Hypercalls`] table.
     pub hypercalls: u64,
+    /// The largest block request, in bytes, the table's `block_read` and
+    /// `block_write` serve (whole blocks; at least one block is always
+    /// served). Appended to version 1: present when `size` is at least
+    /// [`BOOT_INFO_SIZE`]; a smaller boot info (an older tender) means one
+    /// block per request.
+    pub max_block_request: u64,
 }
+
+/// Size of the first version-1 boot info, before `max_block_request`.
+pub const BOOT_INFO_V1_SIZE: u32 = 72;
+/// Size of [`BootInfo`] as this crate knows it.
+pub const BOOT_INFO_SIZE: u32 = core::mem::size_of::<BootInfo>() as u32;
 
 /// Write `len` bytes from `buf` to the console.
 pub type ConsoleWriteFn = unsafe extern "C" fn(buf: *const u8, len: usize);
@@ -59,10 +70,12 @@ pub type NetReadFn =
     unsafe extern "C" fn(handle: u64, buf: *mut u8, size: usize, read_size: *mut usize) -> u32;
 /// Write one frame.
 pub type NetWriteFn = unsafe extern "C" fn(handle: u64, buf: *const u8, size: usize) -> u32;
-/// Read one block at byte `offset`.
+/// Read whole blocks at byte `offset` (at most the boot info's
+/// `max_block_request` bytes).
 pub type BlockReadFn =
     unsafe extern "C" fn(handle: u64, offset: u64, buf: *mut u8, size: usize) -> u32;
-/// Write one block at byte `offset`.
+/// Write whole blocks at byte `offset` (at most the boot info's
+/// `max_block_request` bytes).
 pub type BlockWriteFn =
     unsafe extern "C" fn(handle: u64, offset: u64, buf: *const u8, size: usize) -> u32;
 /// Set the FS base (TLS pointer).
@@ -104,7 +117,9 @@ pub struct Hypercalls {
     pub exit: ExitFn,
 }
 
-const _: () = assert!(core::mem::size_of::<BootInfo>() == 72);
+const _: () = assert!(core::mem::size_of::<BootInfo>() == 80);
 const _: () = assert!(core::mem::offset_of!(BootInfo, hypercalls) == 64);
+const _: () =
+    assert!(core::mem::offset_of!(BootInfo, max_block_request) == BOOT_INFO_V1_SIZE as usize);
 const _: () = assert!(core::mem::size_of::<Hypercalls>() == 16 + 10 * 8);
 const _: () = assert!(core::mem::offset_of!(Hypercalls, exit) == 88);

@@ -1,4 +1,9 @@
-//! Block devices (`BLOCK_BASIC`): one block per read or write.
+//! Block devices (`BLOCK_BASIC`): a read or write moves a whole number of
+//! blocks, from one block up to [`MAX_REQUEST`] bytes, at an offset that
+//! is a multiple of the block size, all inside the device. The flavor
+//! serves as much of it in one host call as its tender allows (hvt and
+//! our native spt ABI: all of it; upstream's spt v2: one block per call)
+//! and the rest in further calls.
 
 use solo5_abi::mft::{kind, Entry};
 
@@ -49,14 +54,15 @@ impl Block {
         self.info.block_size
     }
 
-    /// Reads the block at byte `offset` (a multiple of the block size,
-    /// below the capacity) into `buf`, which must be exactly one block long.
+    /// Reads `buf.len()` bytes at byte `offset` into `buf`: a whole number
+    /// of blocks, at most [`MAX_REQUEST`], at a multiple of the block size,
+    /// inside the device.
     pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
         read(self.handle.0, offset, buf)
     }
 
-    /// Writes `buf`, exactly one block, at byte `offset` (a multiple of the
-    /// block size, below the capacity).
+    /// Writes `buf` at byte `offset`: a whole number of blocks, at most
+    /// [`MAX_REQUEST`], at a multiple of the block size, inside the device.
     pub fn write(&self, offset: u64, buf: &[u8]) -> Result<(), Error> {
         write(self.handle.0, offset, buf)
     }
@@ -69,15 +75,31 @@ fn info_of(e: &Entry) -> BlockInfo {
     }
 }
 
-/// Whether a request of `size` bytes at `offset` is exactly one block,
-/// aligned and inside the device.
+/// The largest request the block API takes, in bytes (at least one block
+/// whatever the block size).
+pub const MAX_REQUEST: u64 = solo5_abi::MAX_BLOCK_REQUEST;
+
+/// Whether a request of `size` bytes at `offset` is a whole, non-zero
+/// number of blocks, at most [`MAX_REQUEST`] (or one block), aligned and
+/// inside the device.
 fn request_ok(info: BlockInfo, offset: u64, size: usize) -> bool {
     let bs = info.block_size;
+    let size = size as u64;
     bs != 0
-        && size as u64 == bs
+        && size != 0
+        && size.is_multiple_of(bs)
+        && size <= MAX_REQUEST.max(bs)
         && offset.is_multiple_of(bs)
-        && info.capacity >= bs
-        && offset <= info.capacity - bs
+        && offset
+            .checked_add(size)
+            .is_some_and(|end| end <= info.capacity)
+}
+
+/// Bytes one host call moves for a device of block size `bs`: what the
+/// flavor's tender serves, in whole blocks, at least one block.
+fn chunk(bs: u64) -> usize {
+    let max = platform::max_block_request();
+    (max - max % bs).max(bs) as usize
 }
 
 /// `solo5_block_acquire`.
@@ -89,19 +111,39 @@ pub(crate) fn acquire(name: &[u8]) -> Result<(Handle, BlockInfo), Error> {
 /// `solo5_block_read`.
 pub(crate) fn read(handle: u64, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
     let e = mft::by_handle(handle, kind::BLOCK_BASIC).ok_or(Error::Invalid)?;
-    if !request_ok(info_of(e), offset, buf.len()) {
+    let info = info_of(e);
+    if !request_ok(info, offset, buf.len()) {
         return Err(Error::Invalid);
     }
-    result(platform::block_read(handle, e, offset, buf))
+    let step = chunk(info.block_size);
+    for (i, part) in buf.chunks_mut(step).enumerate() {
+        result(platform::block_read(
+            handle,
+            e,
+            offset + (i * step) as u64,
+            part,
+        ))?;
+    }
+    Ok(())
 }
 
 /// `solo5_block_write`.
 pub(crate) fn write(handle: u64, offset: u64, buf: &[u8]) -> Result<(), Error> {
     let e = mft::by_handle(handle, kind::BLOCK_BASIC).ok_or(Error::Invalid)?;
-    if !request_ok(info_of(e), offset, buf.len()) {
+    let info = info_of(e);
+    if !request_ok(info, offset, buf.len()) {
         return Err(Error::Invalid);
     }
-    result(platform::block_write(handle, e, offset, buf))
+    let step = chunk(info.block_size);
+    for (i, part) in buf.chunks(step).enumerate() {
+        result(platform::block_write(
+            handle,
+            e,
+            offset + (i * step) as u64,
+            part,
+        ))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -109,17 +151,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_aligned_block_inside_the_device() {
+    fn whole_aligned_blocks_inside_the_device() {
         let info = BlockInfo {
             capacity: 4096,
             block_size: 512,
         };
         assert!(request_ok(info, 0, 512));
         assert!(request_ok(info, 3584, 512));
+        assert!(request_ok(info, 0, 1024), "two blocks");
+        assert!(request_ok(info, 0, 4096), "the whole device");
+        assert!(!request_ok(info, 3584, 1024), "past the end");
         assert!(!request_ok(info, 4096, 512));
         assert!(!request_ok(info, 100, 512));
-        assert!(!request_ok(info, 0, 1024));
+        assert!(!request_ok(info, 0, 513));
+        assert!(!request_ok(info, 0, 100));
         assert!(!request_ok(info, 0, 0));
+        let big = BlockInfo {
+            capacity: 4 << 20,
+            block_size: 512,
+        };
+        assert!(request_ok(big, 0, MAX_REQUEST as usize));
+        assert!(
+            !request_ok(big, 0, MAX_REQUEST as usize + 512),
+            "above the maximum"
+        );
         assert!(!request_ok(info, u64::MAX - 511, 512));
         let tiny = BlockInfo {
             capacity: 256,

@@ -18,6 +18,7 @@
 //! use solo5_policy::{build, Abi, Block, Devices};
 //!
 //! let devices = Devices {
+//!     max_block_request: 0,
 //!     net_fds: vec![3],
 //!     blocks: vec![Block { fd: 4, block_size: 512, capacity: 4096 }],
 //! };
@@ -66,6 +67,10 @@ pub struct Devices {
     pub net_fds: Vec<i32>,
     /// The block devices.
     pub blocks: Vec<Block>,
+    /// The largest block request, in bytes, the native table serves with
+    /// one `pread64`/`pwrite64` (0: one block). Upstream's spt v2 ABI
+    /// always gets one block.
+    pub max_block_request: u64,
 }
 
 /// Which guest ABI the policy is for: it decides who makes the system

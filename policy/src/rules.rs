@@ -272,25 +272,36 @@ fn net(rules: &mut Vec<Rule>, net_fds: &[i32]) {
     }
 }
 
-/// `pread64`/`pwrite64` of exactly one block at an aligned offset that
-/// keeps the block inside the device (upstream's filter does not pin the
-/// alignment; upstream's bindings never send a misaligned offset). A device smaller than one block gets no rule:
-/// no offset would be valid (and a rule-less syscall must never be added,
-/// seccompiler reads that as "any arguments").
-fn block(rules: &mut Vec<Rule>, blocks: &[Block]) {
+/// `pread64`/`pwrite64` at an aligned offset that keeps the first block
+/// inside the device (upstream's filter does not pin the alignment;
+/// upstream's bindings never send a misaligned offset), of exactly one
+/// block when `max` is 0 (upstream's spt v2 ABI), else of a whole number
+/// of blocks from one block to `max` bytes, never more than the capacity
+/// (the native table, which checks offset + count against the capacity
+/// itself: seccomp compares one argument at a time). A device smaller
+/// than one block gets no rule: no offset would be valid (and a rule-less
+/// syscall must never be added, seccompiler reads that as "any
+/// arguments").
+fn block(rules: &mut Vec<Rule>, blocks: &[Block], max: u64) {
     for b in blocks {
         let Some(last) = b.capacity.checked_sub(b.block_size) else {
             continue;
         };
-        let conds = vec![
-            fd_is("fd", b.fd),
-            long(2, "count", Op::Eq, b.block_size),
-            long(3, "offset", Op::Le, last),
-            long(3, "offset", Op::MaskedEq(b.block_size - 1), 0),
-        ];
-        // solo5_block_read reads one block.
+        let mask = b.block_size - 1;
+        let most = max.max(b.block_size).min(b.capacity) / b.block_size * b.block_size;
+        let mut conds = vec![fd_is("fd", b.fd)];
+        if most == b.block_size {
+            conds.push(long(2, "count", Op::Eq, b.block_size));
+        } else {
+            conds.push(long(2, "count", Op::Ge, b.block_size));
+            conds.push(long(2, "count", Op::Le, most));
+            conds.push(long(2, "count", Op::MaskedEq(mask), 0));
+        }
+        conds.push(long(3, "offset", Op::Le, last));
+        conds.push(long(3, "offset", Op::MaskedEq(mask), 0));
+        // solo5_block_read reads whole blocks.
         rules.push(rule(Syscall::Pread64, conds.clone(), "solo5_block_read"));
-        // solo5_block_write writes one block.
+        // solo5_block_write writes whole blocks.
         rules.push(rule(Syscall::Pwrite64, conds, "solo5_block_write"));
     }
 }
@@ -334,7 +345,11 @@ pub(crate) fn for_abi(abi: &Abi, devices: &Devices) -> Vec<Rule> {
         }
     }
     net(&mut rules, &devices.net_fds);
-    block(&mut rules, &devices.blocks);
+    let max = match abi {
+        Abi::Native => devices.max_block_request,
+        Abi::SptV2 { .. } => 0,
+    };
+    block(&mut rules, &devices.blocks, max);
     if matches!(abi, Abi::Native) && !devices.net_fds.is_empty() {
         // The table says once on the tender's stderr that a net device
         // reached end of file (the guest's console is stdout).

@@ -107,6 +107,7 @@ fn main() -> ExitCode {
     let fd = file.as_raw_fd();
     if filter {
         let devices = Devices {
+            max_block_request: 0,
             net_fds: vec![],
             blocks: vec![Block {
                 fd,

@@ -205,8 +205,9 @@ unsafe extern "C" fn net_write(handle: u64, buf: *const u8, size: usize) -> u32 
 }
 
 /// Check a block request whose buffer the tender accesses as `access`:
-/// exactly one block, aligned, inside the device, and a buffer the guest
-/// lets the tender use. The device's fd when it is valid.
+/// whole blocks, at most [`io::MAX_BLOCK_REQUEST`] bytes, aligned, inside
+/// the device, and a buffer the guest lets the tender use. The device's fd
+/// when it is valid.
 fn block_check(
     st: &HostState,
     handle: u64,
@@ -223,10 +224,13 @@ fn block_check(
     else {
         return None;
     };
-    let aligned = size as u64 == block_size && offset.checked_rem(block_size) == Some(0);
-    let ok = aligned
-        && io::block_in_range(capacity, offset, size as u64)
-        && st.layout.allows(buf, size, access);
+    let ok = io::block_request_ok(
+        capacity,
+        block_size,
+        io::MAX_BLOCK_REQUEST,
+        offset,
+        size as u64,
+    ) && st.layout.allows(buf, size, access);
     ok.then_some(fd)
 }
 

@@ -108,6 +108,7 @@ pub fn write_native_boot_info(
         mft: mft_addr,
         mft_size: mft.len() as u64,
         hypercalls,
+        max_block_request: solo5_abi::MAX_BLOCK_REQUEST,
     };
     let ok = mem.write(BOOT_INFO_ADDR, bi.as_bytes())
         && mem.write(mft_addr, mft)

@@ -227,6 +227,13 @@ fn block_io(n: u16, handle: u64, offset: u64, data: u64, len: usize) -> u32 {
     a.ret as u32
 }
 
+/// What one BLOCK_READ/BLOCK_WRITE may move: our tender serves up to
+/// [`solo5_abi::MAX_BLOCK_REQUEST`], upstream's any whole request inside
+/// the device.
+pub(crate) fn max_block_request() -> u64 {
+    solo5_abi::MAX_BLOCK_REQUEST
+}
+
 pub(crate) fn block_read(handle: u64, _e: &Entry, offset: u64, buf: &mut [u8]) -> u32 {
     block_io(
         nr::BLOCK_READ,

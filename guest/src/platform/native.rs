@@ -8,11 +8,12 @@
 //! filter allows, to say why it gives up.
 
 use core::ffi::c_void;
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 use solo5_abi::mft::Entry;
 use solo5_abi::native::{
-    BootInfo, Hypercalls, BOOT_MAGIC, BOOT_VERSION, HYPERCALLS_MAGIC, HYPERCALLS_VERSION,
+    BootInfo, Hypercalls, BOOT_INFO_SIZE, BOOT_INFO_V1_SIZE, BOOT_MAGIC, BOOT_VERSION,
+    HYPERCALLS_MAGIC, HYPERCALLS_VERSION,
 };
 use solo5_abi::note::{target, version};
 use solo5_abi::result;
@@ -47,9 +48,16 @@ pub(crate) unsafe fn init(arg: *const c_void) -> Result<Boot, &'static str> {
     }
     // SAFETY: as above; the magic says the tender wrote a native BootInfo.
     let bi = unsafe { *bi };
-    if bi.version < BOOT_VERSION || (bi.size as usize) < core::mem::size_of::<BootInfo>() {
+    if bi.version < BOOT_VERSION || bi.size < BOOT_INFO_V1_SIZE {
         return Err("boot info: unsupported version");
     }
+    // A tender of the first version 1 serves one block per request.
+    let max = if bi.size >= BOOT_INFO_SIZE {
+        bi.max_block_request
+    } else {
+        0
+    };
+    MAX_BLOCK_REQUEST.store(max, Ordering::Relaxed);
 
     let table = bi.hypercalls as *mut Hypercalls;
     if table.is_null() || !table.is_aligned() {
@@ -147,6 +155,16 @@ pub(crate) fn net_read(handle: u64, _e: &Entry, buf: &mut [u8]) -> Result<usize,
 pub(crate) fn net_write(handle: u64, _e: &Entry, buf: &[u8]) -> u32 {
     // SAFETY: valid table; buf is a live slice of buf.len() bytes.
     unsafe { (table().net_write)(handle, buf.as_ptr(), buf.len()) }
+}
+
+/// What the tender's boot info says it serves in one block request (0:
+/// one block).
+static MAX_BLOCK_REQUEST: AtomicU64 = AtomicU64::new(0);
+
+/// The largest block request the table serves, in bytes (at least one
+/// block is always served).
+pub(crate) fn max_block_request() -> u64 {
+    MAX_BLOCK_REQUEST.load(Ordering::Relaxed)
 }
 
 pub(crate) fn block_read(handle: u64, _e: &Entry, offset: u64, buf: &mut [u8]) -> u32 {

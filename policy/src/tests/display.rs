@@ -4,6 +4,7 @@ use crate::{build, Abi, Block, Devices};
 
 fn devices() -> Devices {
     Devices {
+        max_block_request: 0,
         net_fds: vec![3],
         blocks: vec![Block {
             fd: 4,
@@ -99,6 +100,7 @@ fn spt_v2_policy_lists_the_upstream_rules() {
 #[test]
 fn one_line_per_device_rule() {
     let devices = Devices {
+        max_block_request: 0,
         net_fds: vec![3, 7],
         blocks: vec![
             Block {
@@ -170,6 +172,7 @@ fn no_devices_prints_no_read_nor_block_rule() {
 #[test]
 fn device_smaller_than_a_block_gets_no_rule() {
     let devices = Devices {
+        max_block_request: 0,
         net_fds: Vec::new(),
         blocks: vec![Block {
             fd: 4,

@@ -166,6 +166,7 @@ impl Fixture {
     /// What is attached: one net device, blocks A and B.
     pub(super) fn devices(&self) -> Devices {
         Devices {
+            max_block_request: 0,
             net_fds: vec![self.net.as_raw_fd()],
             blocks: vec![
                 Block {

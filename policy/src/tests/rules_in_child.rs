@@ -200,6 +200,7 @@ fn block_smaller_than_one_block_allows_no_offset() {
     for abi in fx.abis() {
         for capacity in [0, 256, 511] {
             let devices = Devices {
+                max_block_request: 0,
                 net_fds: Vec::new(),
                 blocks: vec![Block {
                     fd: raw,
@@ -217,6 +218,7 @@ fn block_smaller_than_one_block_allows_no_offset() {
         }
         // Exactly one block: offset 0 only.
         let one = Devices {
+            max_block_request: 0,
             net_fds: Vec::new(),
             blocks: vec![Block {
                 fd: raw,
@@ -282,5 +284,37 @@ fn calls_on_no_list_are_killed() {
         let f = fx.filter(&abi);
         expect(&f, KILLED, &format!("{abi}: getpid"), getpid);
         expect(&f, KILLED, &format!("{abi}: x32 write(1)"), write_x32);
+    }
+}
+
+/// The native table moves whole blocks up to its largest request with
+/// one call; upstream's spt v2 ABI one block. Device A: 8 blocks of 512,
+/// largest request 2048 bytes (4 blocks).
+#[test]
+fn native_block_requests_are_whole_blocks_up_to_the_largest() {
+    let fx = Fixture::new();
+    let a = fd(&fx.blk_a);
+    let devices = Devices {
+        max_block_request: 2048,
+        ..fx.devices()
+    };
+    for abi in fx.abis() {
+        let f = build(&abi, &devices).compile().expect("compiles");
+        let native = matches!(abi, Abi::Native);
+        let multi = if native { ALLOWED } else { KILLED };
+        for (name, call) in [
+            ("pread64", pread as fn(u64, u64, u64) -> _),
+            ("pwrite64", pwrite),
+        ] {
+            let what = |count, offset| format!("{abi}: {name}(count {count}, offset {offset})");
+            expect(&f, ALLOWED, &what(512, 0), || call(a, 512, 0));
+            for (count, offset) in [(1024, 0), (2048, 0), (2048, 2048), (1536, 512)] {
+                expect(&f, multi, &what(count, offset), || call(a, count, offset));
+            }
+            // Not whole blocks, above the largest request, misaligned.
+            for (count, offset) in [(1000, 0), (2560, 0), (4096, 0), (1024, 100), (0, 0)] {
+                expect(&f, KILLED, &what(count, offset), || call(a, count, offset));
+            }
+        }
     }
 }

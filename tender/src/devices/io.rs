@@ -96,7 +96,7 @@ pub fn block_in_range(capacity: u64, offset: u64, len: u64) -> bool {
 /// The largest block request, in bytes, a tender serves in one call: one
 /// `pread`/`pwrite` of at most this many bytes. Requests are whole blocks,
 /// so with a block size above it (sizes are at most 32 KiB) one block.
-pub const MAX_BLOCK_REQUEST: u64 = 1 << 20;
+pub use solo5_abi::MAX_BLOCK_REQUEST;
 
 /// Whether a block request is one a tender serves: `len` a whole, non-zero
 /// number of `block_size` blocks, at most `max` bytes (or one block), at

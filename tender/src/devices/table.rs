@@ -122,7 +122,10 @@ impl Table {
 
     /// The descriptors the seccomp policy is built from.
     pub fn policy(&self) -> solo5_policy::Devices {
-        let mut out = solo5_policy::Devices::default();
+        let mut out = solo5_policy::Devices {
+            max_block_request: super::io::MAX_BLOCK_REQUEST,
+            ..solo5_policy::Devices::default()
+        };
         for d in &self.devices {
             match *d {
                 Device::Net { fd, .. } => out.net_fds.push(fd),
