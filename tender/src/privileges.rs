@@ -3,6 +3,7 @@
 //! needs them (`/dev/kvm`, taps, block files).
 
 use caps::{CapSet, Capability};
+use nix::sys::personality::{self, Persona};
 use thiserror::Error;
 
 /// A capability set that could not be emptied.
@@ -43,7 +44,6 @@ pub fn clear_sets() -> Result<(), DropCapsError> {
 /// protections of guest memory. Each tender refuses to run then, with its
 /// own line.
 pub fn read_implies_exec() -> bool {
-    // SAFETY: personality(0xffffffff) only queries the persona.
-    let p = unsafe { libc::personality(0xffff_ffff) };
-    p != -1 && p & libc::READ_IMPLIES_EXEC != 0
+    // personality(0xffffffff): only queries the persona.
+    personality::get().is_ok_and(|p| p.contains(Persona::READ_IMPLIES_EXEC))
 }

@@ -1,25 +1,29 @@
 //! Descriptors 0, 1 and 2 at start-up, the same in every tender.
 
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 use std::io;
+use std::os::fd::{AsRawFd, IntoRawFd};
 
 /// Make sure descriptors 0, 1 and 2 are open (on `/dev/null` where one is
 /// not): otherwise the next file the tender opens would take the number,
 /// and the guest's console would write into a disk image or a tap.
 pub fn ensure_open() -> io::Result<()> {
     for fd in 0..=2 {
+        // A raw fcntl: `nix`'s takes an `AsFd`, and the question is
+        // whether this number is open at all.
         // SAFETY: F_GETFD only queries the descriptor table.
         if unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0 {
             continue;
         }
-        // SAFETY: a constant NUL-terminated path; open returns the lowest
-        // free descriptor, which is `fd` (all below it are open).
-        let got = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
-        if got < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if got != fd {
+        // open returns the lowest free descriptor, which is `fd` (all below
+        // it are open).
+        let got = nix::fcntl::open(c"/dev/null", OFlag::O_RDWR, Mode::empty())?;
+        if got.as_raw_fd() != fd {
             return Err(io::Error::from_raw_os_error(libc::EBADF));
         }
+        // It stays open for the life of the process, as descriptor `fd`.
+        let _ = got.into_raw_fd();
     }
     Ok(())
 }

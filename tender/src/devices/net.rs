@@ -155,7 +155,7 @@ pub fn random_mac() -> io::Result<[u8; 6]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::fd::{FromRawFd, IntoRawFd};
+    use std::os::fd::IntoRawFd;
 
     /// Attach an open file of ours as `@FD`; attach takes the descriptor.
     fn attach_fd(f: std::fs::File) -> Result<Net, NetError> {
@@ -200,12 +200,9 @@ mod tests {
 
     #[test]
     fn a_pipe_is_pollable_and_not_a_tun() {
-        let mut fds = [0; 2];
-        // SAFETY: pipe2 writes two descriptors into fds.
-        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-        // SAFETY: the write end was just created and is ours alone.
-        drop(unsafe { OwnedFd::from_raw_fd(fds[1]) });
-        let net = attach(&NetSource::Fd(fds[0]), Some([2, 0, 0, 0, 0, 1])).unwrap();
+        let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        drop(wr);
+        let net = attach(&NetSource::Fd(rd.into_raw_fd()), Some([2, 0, 0, 0, 0, 1])).unwrap();
         assert_eq!(net.mtu, DEFAULT_MTU);
         assert_eq!(net.mac, [2, 0, 0, 0, 0, 1]);
     }

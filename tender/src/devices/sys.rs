@@ -1,8 +1,20 @@
 //! ioctls on tap and block descriptors and on network interfaces, with
 //! safe wrappers. The only `unsafe` of device attachment (and of
 //! [`super::netif`]) lives here.
+//!
+//! Everything here runs before any seccomp filter, so it goes through
+//! `nix` where `nix` wraps the call (open, fcntl, epoll, socket, the
+//! interface-name functions) and through `nix`'s ioctl macros for the
+//! ioctls; `libc` is left only for what `nix` lacks (`getrandom`) and for
+//! the probe of a descriptor number that may not be open (`fstat` in
+//! [`file_type`]): `nix` takes descriptors as `AsFd`, which a closed number
+//! is not. A `nix::Errno` becomes the same `io::Error` `last_os_error` gave.
 
-use std::ffi::CString;
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
+use nix::sys::socket::{AddressFamily, SockFlag, SockType};
+use nix::sys::stat::Mode;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
@@ -12,6 +24,29 @@ const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
 const BLKGETSIZE64: libc::c_ulong = 0x8008_1272;
 const IFF_TAP: libc::c_short = 0x0002;
 const IFF_NO_PI: libc::c_short = 0x1000;
+
+// TUNSETIFF reads the ifreq and writes the interface's name back into it.
+nix::ioctl_readwrite_bad!(tun_set_iff, TUNSETIFF, libc::ifreq);
+// TUNGETIFF writes one ifreq.
+nix::ioctl_read_bad!(tun_get_iff, TUNGETIFF, libc::ifreq);
+// TUNSETOFFLOAD takes its flags by value, as an unsigned long: the macro
+// that passes a `c_ulong` is the encoded one, `_IOW('T', 208, int)`, which
+// is exactly TUNSETOFFLOAD.
+nix::ioctl_write_int!(tun_set_offload, b'T', 208);
+const _: () =
+    assert!(nix::request_code_write!(b'T', 208, size_of::<libc::c_int>()) == TUNSETOFFLOAD);
+// BLKGETSIZE64 writes one u64.
+nix::ioctl_read_bad!(blk_get_size64, BLKGETSIZE64, u64);
+// The interface ioctls: each reads the name from one ifreq and, for the
+// SIOCGIF* ones, writes the answer into it.
+nix::ioctl_readwrite_bad!(siocgifmtu, libc::SIOCGIFMTU, libc::ifreq);
+nix::ioctl_readwrite_bad!(siocsifmtu, libc::SIOCSIFMTU, libc::ifreq);
+nix::ioctl_readwrite_bad!(siocgifflags, libc::SIOCGIFFLAGS, libc::ifreq);
+nix::ioctl_readwrite_bad!(siocsifflags, libc::SIOCSIFFLAGS, libc::ifreq);
+nix::ioctl_readwrite_bad!(siocgifhwaddr, libc::SIOCGIFHWADDR, libc::ifreq);
+
+/// One of the interface ioctls above.
+type IfIoctl = unsafe fn(libc::c_int, *mut libc::ifreq) -> nix::Result<libc::c_int>;
 
 fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
     if rc < 0 {
@@ -46,68 +81,45 @@ fn c_name(buf: &[libc::c_char]) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-/// Index of interface `name`, if it exists.
+/// Index of interface `name`, if it exists (a name holding a NUL names
+/// none).
 pub fn if_index(name: &str) -> Option<u32> {
-    let c = CString::new(name).ok()?;
-    // SAFETY: c is a valid NUL-terminated string.
-    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    (i != 0).then_some(i)
+    nix::net::if_::if_nametoindex(name).ok()
 }
 
 /// Name of the interface with index `index`, if it exists.
 pub fn if_name(index: u32) -> Option<String> {
-    let mut buf = [0 as libc::c_char; libc::IFNAMSIZ];
-    // SAFETY: buf has IFNAMSIZ bytes, as if_indextoname requires.
-    let p = unsafe { libc::if_indextoname(index, buf.as_mut_ptr()) };
-    (!p.is_null()).then(|| c_name(&buf))
+    nix::net::if_::if_indextoname(index)
+        .ok()
+        .map(|c| c.to_string_lossy().into_owned())
 }
 
 /// Indexes of every interface in this network namespace.
 pub fn interfaces() -> io::Result<Vec<u32>> {
-    // SAFETY: if_nameindex has no preconditions; its result is checked
-    // and freed below.
-    let list = unsafe { libc::if_nameindex() };
-    if list.is_null() {
-        return Err(io::Error::last_os_error());
-    }
-    let mut out = Vec::new();
-    let mut p = list;
-    // SAFETY: the array ends with an entry whose index is 0; p stays
-    // inside it; it is freed once, after the walk.
-    unsafe {
-        while (*p).if_index != 0 {
-            out.push((*p).if_index);
-            p = p.add(1);
-        }
-        libc::if_freenameindex(list);
-    }
-    Ok(out)
+    let list = nix::net::if_::if_nameindex()?;
+    Ok(list.iter().map(|i| i.index()).collect())
 }
 
 /// Open `/dev/net/tun` (close-on-exec, plus `open_flags`) and bind it to
 /// the tap `name` (`IFF_TAP | IFF_NO_PI`); returns the descriptor and the
 /// interface's name as the kernel gave it.
-fn tap_bind(name: &str, open_flags: libc::c_int) -> io::Result<(OwnedFd, String)> {
+fn tap_bind(name: &str, open_flags: OFlag) -> io::Result<(OwnedFd, String)> {
     let mut ifr = ifreq(name)?;
     ifr.ifr_ifru.ifru_flags = IFF_TAP | IFF_NO_PI;
-    // SAFETY: a constant NUL-terminated path; the result is checked.
-    let fd = check(unsafe {
-        libc::open(
-            c"/dev/net/tun".as_ptr(),
-            libc::O_RDWR | libc::O_CLOEXEC | open_flags,
-        )
-    })?;
-    // SAFETY: fd was just opened by us and is owned by nobody else.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let fd = nix::fcntl::open(
+        c"/dev/net/tun",
+        OFlag::O_RDWR | OFlag::O_CLOEXEC | open_flags,
+        Mode::empty(),
+    )?;
     // SAFETY: TUNSETIFF reads and writes one ifreq, which ifr is.
-    check(unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF, &mut ifr) })?;
+    unsafe { tun_set_iff(fd.as_raw_fd(), &mut ifr) }?;
     Ok((fd, c_name(&ifr.ifr_name)))
 }
 
 /// Open `/dev/net/tun` and bind it to the existing tap `name`
 /// (`IFF_TAP | IFF_NO_PI`), non-blocking.
 pub fn tap_open(name: &str) -> io::Result<OwnedFd> {
-    tap_bind(name, libc::O_NONBLOCK).map(|(fd, _)| fd)
+    tap_bind(name, OFlag::O_NONBLOCK).map(|(fd, _)| fd)
 }
 
 /// Create a tap from the name template `template` (containing `%d`: the
@@ -115,7 +127,7 @@ pub fn tap_open(name: &str) -> io::Result<OwnedFd> {
 /// `IFF_TAP | IFF_NO_PI`, blocking, not persistent: it goes away with the
 /// last descriptor. Returns the descriptor (close-on-exec) and the name.
 pub fn tap_create(template: &str) -> io::Result<(OwnedFd, String)> {
-    tap_bind(template, 0)
+    tap_bind(template, OFlag::empty())
 }
 
 /// What `TUNGETIFF` says of a tun/tap descriptor.
@@ -147,12 +159,11 @@ pub fn tun_info(fd: BorrowedFd<'_>) -> TunState {
     let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
     // SAFETY: TUNGETIFF writes one ifreq, which ifr is; on a descriptor
     // that is not a tun/tap it fails without writing.
-    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), TUNGETIFF, &mut ifr) };
-    if rc < 0 {
+    if let Err(e) = unsafe { tun_get_iff(fd.as_raw_fd(), &mut ifr) } {
         // Only the tun driver answers TUNGETIFF with EBADFD (tun_get()
         // found no interface); anything else means "not a tun".
-        return match io::Error::last_os_error().raw_os_error() {
-            Some(libc::EBADFD) => TunState::Unattached,
+        return match e {
+            Errno::EBADFD => TunState::Unattached,
             _ => TunState::NotTun,
         };
     }
@@ -169,18 +180,10 @@ pub fn tun_info(fd: BorrowedFd<'_>) -> TunState {
 /// v2 ABI's set and the native `yield` would need. Files whose driver has
 /// no poll method (`/dev/null`, `/dev/zero`, regular files) give `EPERM`.
 pub fn check_pollable(fd: BorrowedFd<'_>) -> io::Result<()> {
-    // SAFETY: no pointers; the result is checked.
-    let ep = check(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
-    // SAFETY: ep was just created by us and is owned by nobody else.
-    let ep = unsafe { OwnedFd::from_raw_fd(ep) };
-    let mut ev = libc::epoll_event {
-        events: libc::EPOLLIN as u32,
-        u64: 0,
-    };
-    // SAFETY: ev is a valid epoll_event for the duration of the call; the
-    // scratch set is closed on return, which removes fd from it.
-    check(unsafe { libc::epoll_ctl(ep.as_raw_fd(), libc::EPOLL_CTL_ADD, fd.as_raw_fd(), &mut ev) })
-        .map(|_| ())
+    let ep = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+    // The scratch set is closed on return, which removes fd from it.
+    ep.add(fd, EpollEvent::new(EpollFlags::EPOLLIN, 0))?;
+    Ok(())
 }
 
 /// What `/proc/self/fd/N` links to (`/dev/null`, `socket:[1234]`), if
@@ -191,7 +194,9 @@ pub fn fd_path(fd: RawFd) -> Option<String> {
         .map(|p| p.to_string_lossy().into_owned())
 }
 
-/// `S_IFMT` bits of what `fd` refers to.
+/// `S_IFMT` bits of what `fd` refers to; an error (`EBADF`) when `fd` is
+/// not open. A raw `fstat`: `nix`'s takes an `AsFd`, which a number that
+/// may not be open is not.
 pub fn file_type(fd: RawFd) -> io::Result<libc::mode_t> {
     // SAFETY: st is plain old data, written by fstat on success.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
@@ -203,28 +208,30 @@ pub fn file_type(fd: RawFd) -> io::Result<libc::mode_t> {
 /// Turn every offload of a tap off, so no frame larger than MTU + 14 is
 /// ever queued to it.
 pub fn tap_disable_offloads(fd: BorrowedFd<'_>) -> io::Result<()> {
-    // SAFETY: TUNSETOFFLOAD takes its flags by value.
-    check(unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETOFFLOAD, 0 as libc::c_ulong) }).map(|_| ())
+    // SAFETY: TUNSETOFFLOAD takes its flags by value; no pointer.
+    unsafe { tun_set_offload(fd.as_raw_fd(), 0) }?;
+    Ok(())
 }
 
 /// Run the interface ioctl `req` on `ifr`, over a scratch datagram
 /// socket.
-fn if_ioctl(req: libc::c_ulong, ifr: &mut libc::ifreq) -> io::Result<()> {
-    // SAFETY: plain socket(2); the result is checked.
-    let s =
-        check(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
-    // SAFETY: s was just created by us.
-    let s = unsafe { OwnedFd::from_raw_fd(s) };
+fn if_ioctl(req: IfIoctl, ifr: &mut libc::ifreq) -> io::Result<()> {
+    let s = nix::sys::socket::socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
     // SAFETY: every SIOC[GS]IF* request used here reads or writes one
     // ifreq, which ifr is.
-    check(unsafe { libc::ioctl(s.as_raw_fd(), req, ifr as *mut libc::ifreq) })?;
+    unsafe { req(s.as_raw_fd(), ifr) }?;
     Ok(())
 }
 
 /// MTU of interface `name`.
 pub fn if_mtu(name: &str) -> io::Result<u32> {
     let mut ifr = ifreq(name)?;
-    if_ioctl(libc::SIOCGIFMTU, &mut ifr)?;
+    if_ioctl(siocgifmtu, &mut ifr)?;
     // SAFETY: SIOCGIFMTU filled in the ifru_mtu member.
     let mtu = unsafe { ifr.ifr_ifru.ifru_mtu };
     Ok(mtu.max(0) as u32)
@@ -234,13 +241,13 @@ pub fn if_mtu(name: &str) -> io::Result<u32> {
 pub fn set_mtu(name: &str, mtu: u32) -> io::Result<()> {
     let mut ifr = ifreq(name)?;
     ifr.ifr_ifru.ifru_mtu = mtu as libc::c_int;
-    if_ioctl(libc::SIOCSIFMTU, &mut ifr)
+    if_ioctl(siocsifmtu, &mut ifr)
 }
 
 /// Interface flags (`IFF_*`) of `name`, and the `ifreq` that holds them.
 fn if_flags(name: &str) -> io::Result<(libc::c_short, libc::ifreq)> {
     let mut ifr = ifreq(name)?;
-    if_ioctl(libc::SIOCGIFFLAGS, &mut ifr)?;
+    if_ioctl(siocgifflags, &mut ifr)?;
     // SAFETY: SIOCGIFFLAGS filled in the ifru_flags member.
     Ok((unsafe { ifr.ifr_ifru.ifru_flags }, ifr))
 }
@@ -255,13 +262,13 @@ pub fn if_is_up(name: &str) -> io::Result<bool> {
 pub fn set_up(name: &str) -> io::Result<()> {
     let (flags, mut ifr) = if_flags(name)?;
     ifr.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
-    if_ioctl(libc::SIOCSIFFLAGS, &mut ifr)
+    if_ioctl(siocsifflags, &mut ifr)
 }
 
 /// Hardware (MAC) address of interface `name`.
 pub fn if_hwaddr(name: &str) -> io::Result<[u8; 6]> {
     let mut ifr = ifreq(name)?;
-    if_ioctl(libc::SIOCGIFHWADDR, &mut ifr)?;
+    if_ioctl(siocgifhwaddr, &mut ifr)?;
     // SAFETY: SIOCGIFHWADDR filled in the ifru_hwaddr member.
     let sa = unsafe { ifr.ifr_ifru.ifru_hwaddr };
     let mut mac = [0u8; 6];
@@ -283,22 +290,20 @@ pub fn adopt_fd(fd: RawFd) -> OwnedFd {
 
 /// Set `O_NONBLOCK` on `fd`.
 pub fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
-    // SAFETY: F_GETFL/F_SETFL only change the file status flags.
-    let flags = check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
-    // SAFETY: as above.
-    check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) })
-        .map(|_| ())
+    let flags = OFlag::from_bits_retain(nix::fcntl::fcntl(fd, FcntlArg::F_GETFL)?);
+    nix::fcntl::fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    Ok(())
 }
 
 /// Size in bytes of the block device `fd`.
 pub fn blk_size(fd: BorrowedFd<'_>) -> io::Result<u64> {
     let mut size = 0u64;
     // SAFETY: BLKGETSIZE64 writes one u64, which size is.
-    check(unsafe { libc::ioctl(fd.as_raw_fd(), BLKGETSIZE64, &mut size) })?;
+    unsafe { blk_get_size64(fd.as_raw_fd(), &mut size) }?;
     Ok(size)
 }
 
-/// Fill `buf` with random bytes.
+/// Fill `buf` with random bytes (`getrandom`, which `nix` lacks).
 pub fn random(buf: &mut [u8]) -> io::Result<()> {
     let mut done = 0;
     while done < buf.len() {
