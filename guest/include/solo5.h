@@ -2,11 +2,13 @@
  * solo5.h: the Solo5 public API, as implemented by the solo5-guest SDK.
  *
  * Written from the interface description in docs/abis.md, "The Solo5 API
- * (solo5.h)"; source
- * compatible with upstream Solo5's header for the calls listed there.
+ * (solo5.h)": the API and types of upstream Solo5's solo5.h (v0.12).
  * Everything here is implemented in Rust (guest/src/capi.rs) with the C
  * calling convention. Compile C against it with a freestanding compiler
  * (-ffreestanding): it needs only <stddef.h>, <stdint.h> and <stdbool.h>.
+ * The C toolchain (docs/toolchain.md) installs it as include/solo5/solo5.h;
+ * it compiles warning-free under upstream's test CFLAGS (-Wall -Wextra
+ * -Wshadow -Wcast-qual -Wwrite-strings ... -Werror).
  */
 
 #ifndef SOLO5_H_INCLUDED
@@ -60,10 +62,14 @@ typedef uint64_t solo5_off_t;
  * cmdline: the command line given to the tender after the unikernel,
  *          without the leading --solo5:... options the bindings consumed.
  * [heap_start, heap_start + heap_size): memory the application owns (read,
- *          write, never executable), from the end of the image. The
- *          initial stack lies above it, at the top of memory, with an
- *          inaccessible guard range in between (see docs/native-abi.md,
- *          "Stack and heap"): the stack cannot grow into the heap.
+ *          write, never executable), from the end of the image.
+ *          Programs linked by the C toolchain get upstream's layout: the
+ *          region runs to the end of memory and the initial stack grows
+ *          down from its top, a 64 KiB guard range below the stack left
+ *          inaccessible (docs/toolchain.md). Programs linked by cargo
+ *          against the SDK get the region up to that guard only (see
+ *          docs/native-abi.md, "Stack and heap"): the stack cannot grow
+ *          into the heap.
  */
 struct solo5_start_info {
     const char *cmdline;
@@ -188,7 +194,7 @@ solo5_result_t solo5_block_read(solo5_handle_t handle, solo5_off_t offset,
 solo5_result_t solo5_set_tls_base(uintptr_t base);
 
 /*
- * Extension (as in upstream's bindings): helpers to build a TLS block from
+ * Exported by upstream's bindings objects too: helpers to build a TLS block from
  * the executable's TLS template (.tdata/.tbss, __thread variables).
  *
  * solo5_tls_size():      bytes a TLS block needs, thread control block
