@@ -509,7 +509,7 @@ fn faults_end_as_upstreams_suite_expects() {
             ("xnow", "#PF ec=0x15"),
             ("wnox", "#PF ec=0x7"),
         ];
-        // Upstream does not run these on Linux (the fixtures' table);
+        // Upstream's suite does not run these on Linux;
         // upstream's spt maps what we ask, its hvt runs our own tables.
         if !t.upstream || t.hvt {
             cases.push(("rnow", "#PF ec=0x7"));
