@@ -17,6 +17,8 @@
 
 pub mod boot;
 pub mod cpu;
+pub mod dumpcore;
+pub mod gdb;
 pub mod hypercalls;
 pub mod kernel;
 pub mod layout;
@@ -31,6 +33,7 @@ pub mod user;
 pub mod vm;
 
 use boot::BootInfo;
+use dumpcore::{Dumpcore, DumpcoreError};
 use hypercalls::Hypercalls;
 use kernel::{Kernel, KernelError};
 use memory::{GuestMemory, MemoryError};
@@ -43,6 +46,7 @@ use solo5_tender::stack_note::{self, StackNoteError};
 use solo5_tender::usermode_note::{self, UserNoteError};
 use std::io;
 use std::os::fd::AsRawFd;
+use std::path::PathBuf;
 use std::sync::Arc;
 use thiserror::Error;
 use vm::{Vm, VmError};
@@ -80,6 +84,19 @@ pub enum HvtError {
     /// The tender's own confinement.
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    /// `--dumpcore=DIR`.
+    #[error(transparent)]
+    Dumpcore(#[from] DumpcoreError),
+}
+
+/// hvt's debugging options (docs/hvt.md, "Debugging"): `--dumpcore=DIR`,
+/// `--gdb`, `--gdb-port=N`, `--gdb-listen=ADDR`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DebugOptions {
+    /// Where to write a core file when the guest aborts or traps.
+    pub dumpcore: Option<PathBuf>,
+    /// `--gdb`: the address and port to wait for a debugger on.
+    pub gdb: Option<std::net::SocketAddr>,
 }
 
 /// Guest memory for `--mem=MIB` (docs/hvt.md, "Memory size"): rounded down to 2 MiB (at
@@ -157,6 +174,12 @@ pub fn usage(prog: &str) -> String {
          \x20 --net-ring=auto|on|off      offer the shared net ring to the guest (default: auto,\n\
          \x20                              i.e. on unless the host's KVM is kvm_pvm and the\n\
          \x20                              guest is entered at CPL0)\n\
+         \x20 --dumpcore=DIR               on an abort or a trap, write the guest's core file\n\
+         \x20                              DIR/core.solo5-hvt.PID (for gdb KERNEL CORE)\n\
+         \x20 --gdb                        wait for a debugger (GDB remote protocol over TCP)\n\
+         \x20                              before the guest's first instruction\n\
+         \x20 --gdb-port=N                 its port (default: 1234)\n\
+         \x20 --gdb-listen=ADDR            its address (default: 127.0.0.1)\n\
          \x20 --print-policy               print the seccomp policy KERNEL would get, do not run it\n\
          \x20 --help                       display this help\n\
          \x20 --version                    display version information\n\
@@ -179,6 +202,8 @@ pub struct Prepared {
     devices: Devices,
     /// The guest is entered at CPL3 (docs/hvt-user-mode.md).
     user: bool,
+    /// `--dumpcore=DIR`.
+    dumpcore: Option<Dumpcore>,
 }
 
 /// The eventfd KVM signals on a ring kick, or why the ring falls back to
@@ -197,7 +222,11 @@ fn kick_eventfd(vm: &Vm) -> Result<vmm_sys_util::eventfd::EventFd, String> {
 /// Set up the guest of `o` up to its first instruction, offering the net
 /// ring as `ring_choice` says. Prints the warnings upstream prints (memory
 /// rounding, device notes, ring fall-backs).
-pub fn prepare(o: &Options, ring_choice: RingChoice) -> Result<Prepared, HvtError> {
+pub fn prepare(
+    o: &Options,
+    ring_choice: RingChoice,
+    dbg: &DebugOptions,
+) -> Result<Prepared, HvtError> {
     let mut k = Kernel::open(&o.kernel)?;
     let note = usermode_note::find(&k.file).map_err(|e| HvtError::UserNote(k.shown.clone(), e))?;
     let stack = if usermode_note::allows_cpl3(note) {
@@ -207,6 +236,7 @@ pub fn prepare(o: &Options, ring_choice: RingChoice) -> Result<Prepared, HvtErro
     };
     let devices = devices::attach(&mut k.manifest, o)?;
     devices.print_warnings(PROG);
+    let dumpcore = dbg.dumpcore.as_deref().map(Dumpcore::open).transpose()?;
     let table = Table::new(&devices);
     let (size, adjusted) = mem_size(o.mem_mib)?;
     if adjusted {
@@ -293,6 +323,11 @@ pub fn prepare(o: &Options, ring_choice: RingChoice) -> Result<Prepared, HvtErro
     // with none (capabilities are per thread; the filter, installed
     // later with TSYNC, reaches every thread, no_new_privs with it).
     sandbox::drop_privileges()?;
+    // What counts is whether the tender can create the core file without
+    // its capabilities.
+    if let Some(d) = &dumpcore {
+        d.check_writable()?;
+    }
     if let Some(efd) = efd {
         let r = ring::Ring::new(mem.clone(), guest_size, &nets, shared)
             .map_err(|b| MemoryError::OutOfRange(b.gpa, b.len))?;
@@ -321,20 +356,49 @@ pub fn prepare(o: &Options, ring_choice: RingChoice) -> Result<Prepared, HvtErro
         ring_eventfd,
         devices,
         user,
+        dumpcore,
     })
 }
 
 impl Prepared {
-    /// The seccomp policy the guest would run under.
-    pub fn policy(&self) -> solo5_policy::Policy {
-        sandbox::policy(&self.vm, &self.devices, self.ring_eventfd)
+    /// The seccomp policy the guest runs under, for the descriptors open
+    /// now: the core file's descriptor is the lowest free one (nothing
+    /// opens or closes a descriptor after this but the core file's
+    /// `openat`).
+    pub fn policy(&mut self) -> Result<solo5_policy::Policy, HvtError> {
+        let core = match &mut self.dumpcore {
+            Some(d) => {
+                let fd = dumpcore::lowest_free_fd().map_err(DumpcoreError::Open)?;
+                d.set_core_fd(fd);
+                Some(solo5_policy::hvt::Dumpcore {
+                    dir_fd: d.dir_fd(),
+                    core_fd: fd,
+                    flags: dumpcore::CORE_FLAGS,
+                    mode: dumpcore::CORE_MODE,
+                })
+            }
+            None => None,
+        };
+        Ok(sandbox::policy(
+            &self.vm,
+            &self.devices,
+            self.ring_eventfd,
+            core,
+            None,
+        ))
+    }
+
+    /// The policy `--print-policy` prints: the one [`run`](Self::run)
+    /// would install.
+    pub fn print_policy(mut self) -> Result<solo5_policy::Policy, HvtError> {
+        self.policy()
     }
 
     /// Confine the tender and run the guest; ends the process with the
     /// guest's exit status, or 1 with one line when the guest must be
     /// stopped. Returns only if the confinement fails.
     pub fn run(mut self) -> Result<std::convert::Infallible, HvtError> {
-        let filter = self.policy().compile().map_err(SandboxError::from)?;
+        let filter = self.policy()?.compile().map_err(SandboxError::from)?;
         sandbox::enter(&filter)?;
         let Prepared {
             ref mut vm,
@@ -342,8 +406,12 @@ impl Prepared {
             ref mut hypercalls,
             ref ring,
             user,
+            ref dumpcore,
             ..
         } = self;
+        let hooks = run::Hooks {
+            dumpcore: dumpcore.as_ref(),
+        };
         run::run(
             &mut vm.vcpu,
             vm.sync_regs,
@@ -351,6 +419,7 @@ impl Prepared {
             hypercalls,
             ring.as_ref(),
             user,
+            hooks,
         )
     }
 }

@@ -8,7 +8,7 @@
 //! unikernel's.
 #![no_main]
 
-use solo5_hvt::{usage, HvtError, RingChoice, PROG};
+use solo5_hvt::{usage, DebugOptions, HvtError, RingChoice, PROG};
 use solo5_tender::cmdline::{self, CmdlineError, Command};
 use std::io::Write;
 
@@ -38,12 +38,16 @@ pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
     tender_main()
 }
 
-/// Take hvt's own `--net-ring=auto|on|off` out of the options (the words
-/// before `--` or the kernel); the last one given wins.
-fn ring_option(
+/// Take hvt's own options out of the command line (the words before `--`
+/// or the kernel): `--net-ring=auto|on|off` and the debugging options
+/// `--dumpcore=DIR`, `--gdb`, `--gdb-port=N`, `--gdb-listen=ADDR`. The
+/// last one given wins.
+fn hvt_options(
     args: Vec<std::ffi::OsString>,
-) -> Result<(Vec<std::ffi::OsString>, RingChoice), String> {
+) -> Result<(Vec<std::ffi::OsString>, RingChoice, DebugOptions), String> {
     let mut ring = RingChoice::default();
+    let mut dbg = DebugOptions::default();
+    let (mut gdb, mut port, mut listen) = (false, None, None);
     let mut out = Vec::with_capacity(args.len());
     let mut options = true;
     for a in args {
@@ -55,18 +59,56 @@ fn ring_option(
                 ring = RingChoice::parse(v)
                     .ok_or_else(|| format!("--net-ring: expected auto, on or off, not '{v}'"))?;
                 continue;
+            } else if let Some(v) = s.strip_prefix("--dumpcore=") {
+                if v.is_empty() {
+                    return Err("--dumpcore: expected --dumpcore=DIR".into());
+                }
+                // The directory as given (it need not be UTF-8).
+                let raw = &a.as_encoded_bytes()["--dumpcore=".len()..];
+                // SAFETY: a suffix after an ASCII prefix of an OsStr's
+                // encoded bytes is a valid encoding.
+                let dir = unsafe { std::ffi::OsStr::from_encoded_bytes_unchecked(raw) };
+                dbg.dumpcore = Some(dir.into());
+                continue;
+            } else if s == "--gdb" {
+                gdb = true;
+                continue;
+            } else if let Some(v) = s.strip_prefix("--gdb-port=") {
+                port = Some(
+                    v.parse::<u16>()
+                        .ok()
+                        .filter(|p| *p != 0)
+                        .ok_or("Malformed argument to --gdb-port")?,
+                );
+                continue;
+            } else if let Some(v) = s.strip_prefix("--gdb-listen=") {
+                listen = Some(
+                    v.parse::<std::net::IpAddr>()
+                        .map_err(|_| format!("--gdb-listen: invalid IP address '{v}'"))?,
+                );
+                continue;
             }
         }
         out.push(a);
     }
-    Ok((out, ring))
+    if gdb {
+        dbg.gdb = Some(std::net::SocketAddr::new(
+            listen.unwrap_or(solo5_hvt::gdb::DEFAULT_ADDR),
+            port.unwrap_or(solo5_hvt::gdb::DEFAULT_PORT),
+        ));
+    } else if port.is_some() {
+        return Err("--gdb-port given without --gdb".into());
+    } else if listen.is_some() {
+        return Err("--gdb-listen given without --gdb".into());
+    }
+    Ok((out, ring, dbg))
 }
 
 fn tender_main() -> i32 {
     if let Err(e) = solo5_tender::stdfds::ensure_open() {
         return fail(&e);
     }
-    let (args, ring) = match ring_option(std::env::args_os().skip(1).collect()) {
+    let (args, ring, dbg) = match hvt_options(std::env::args_os().skip(1).collect()) {
         Ok(v) => v,
         Err(line) => {
             let _ = std::io::stderr()
@@ -87,16 +129,23 @@ fn tender_main() -> i32 {
         }
         Err(e) => return fail(&e),
     };
+    if dbg.gdb.is_some() {
+        // The stub comes in the next change.
+        return fail(&CmdlineError::UnknownOption("--gdb".into()));
+    }
     if o.x_exec_heap {
         // An spt option: hvt has no host-side heap mapping to change.
         return fail(&CmdlineError::UnknownOption("--x-exec-heap".into()));
     }
-    let prepared = match solo5_hvt::prepare(&o, ring) {
+    let prepared = match solo5_hvt::prepare(&o, ring, &dbg) {
         Ok(p) => p,
         Err(e) => return fail(&e),
     };
     if o.print_policy {
-        return output(&prepared.policy().to_string());
+        return match prepared.print_policy() {
+            Ok(p) => output(&p.to_string()),
+            Err(e) => fail(&e),
+        };
     }
     match prepared.run() {
         Ok(never) => match never {},

@@ -11,8 +11,9 @@
 //! registers for the fatal lines come from the run area
 //! (`KVM_CAP_SYNC_REGS`), or from `KVM_GET_REGS` on a host without it.
 
+use crate::dumpcore::{self, Dumpcore, Frame};
 use crate::hypercalls::{self, Hypercalls, Next};
-use crate::layout::hypercall::{MAX, PIO_BASE};
+use crate::layout::hypercall::{off, MAX, PIO_BASE};
 use crate::memory::GuestMemory;
 use crate::ring;
 use crate::sys::{self, fatal, Errno};
@@ -63,6 +64,49 @@ fn rip(vcpu: &mut VcpuFd, sync_regs: bool, what: &str) -> u64 {
     }
 }
 
+/// What the run loop does beyond running the guest: `--dumpcore`.
+#[derive(Default)]
+pub struct Hooks<'a> {
+    /// Write a core file when the guest aborts or traps.
+    pub dumpcore: Option<&'a Dumpcore>,
+}
+
+/// The registers KVM has for the vcpu now (the run area's copy where
+/// there is one) and its special registers, for a core file.
+fn core_regs(
+    vcpu: &mut VcpuFd,
+    sync_regs: bool,
+) -> (
+    Option<kvm_bindings::kvm_regs>,
+    Option<kvm_bindings::kvm_sregs>,
+) {
+    let regs = if sync_regs {
+        Some(vcpu.sync_regs().regs)
+    } else {
+        vcpu.get_regs().ok()
+    };
+    (regs, vcpu.get_sregs().ok())
+}
+
+/// The trap frame a guest passed as HALT's cookie (upstream's `struct
+/// trap_regs`: cr2, ec, rip, cs, rflags, rsp, ss), if any and if it lies
+/// in guest memory.
+fn cookie_frame(mem: &GuestMemory, halt_gpa: u64) -> Option<Frame> {
+    let cookie = mem.read_u64(halt_gpa + off::HALT_COOKIE).ok()?;
+    if cookie == 0 {
+        return None;
+    }
+    let w = |i: u64| mem.read_u64(cookie + i * 8).ok();
+    Some(Frame {
+        rip: w(2)?,
+        cs: w(3)?,
+        rflags: w(4)?,
+        rsp: w(5)?,
+        ss: w(6)?,
+        rax_rdx: None,
+    })
+}
+
 /// Run the guest until it halts; then end the process with its status.
 /// `ring`: the net ring's thread, woken when POLL finds a frame and
 /// drained at HALT. `user`: the guest was entered at CPL3, so its traps
@@ -74,6 +118,7 @@ pub fn run(
     hc: &mut Hypercalls,
     ring: Option<&ring::Thread>,
     user: bool,
+    hooks: Hooks<'_>,
 ) -> ! {
     loop {
         // What the exit was, copied out of the run area (the borrow of
@@ -116,7 +161,13 @@ pub fn run(
                     fatal(format_args!("Invalid guest port access: port={port:#x}"));
                 }
                 if trap {
-                    crate::user::report(mem, u64::from(gpa));
+                    let t = crate::user::report(mem, u64::from(gpa));
+                    if let Some(d) = hooks.dumpcore {
+                        let (regs, sregs) = core_regs(vcpu, sync_regs);
+                        let signal = dumpcore::signal_of(Some(t.vector));
+                        d.dump(mem, regs.as_ref(), sregs.as_ref(), Some(&t.frame()), signal);
+                    }
+                    sys::exit(solo5_abi::EXIT_ABORT)
                 }
                 match hc.dispatch(mem, port - PIO_BASE, u64::from(gpa)) {
                     Ok(Next::Resume) => {}
@@ -128,6 +179,15 @@ pub fn run(
                     Ok(Next::Halt(status)) => {
                         if let Some(t) = ring {
                             t.drain();
+                        }
+                        match hooks.dumpcore {
+                            Some(d) if status == solo5_abi::EXIT_ABORT => {
+                                let frame = cookie_frame(mem, u64::from(gpa));
+                                let (regs, sregs) = core_regs(vcpu, sync_regs);
+                                let signal = dumpcore::signal_of(None);
+                                d.dump(mem, regs.as_ref(), sregs.as_ref(), frame.as_ref(), signal);
+                            }
+                            _ => {}
                         }
                         sys::exit(status)
                     }

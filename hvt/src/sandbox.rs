@@ -26,8 +26,15 @@ pub enum SandboxError {
 }
 
 /// The seccomp policy for this VM and these devices, with the net ring's
-/// eventfd when the ring is offered.
-pub fn policy(vm: &Vm, devices: &Devices, ring_eventfd: Option<i32>) -> Policy {
+/// eventfd when the ring is offered, the core dump's descriptors with
+/// `--dumpcore` and the debugger's connection with `--gdb`.
+pub fn policy(
+    vm: &Vm,
+    devices: &Devices,
+    ring_eventfd: Option<i32>,
+    dumpcore: Option<solo5_policy::hvt::Dumpcore>,
+    gdb_fd: Option<i32>,
+) -> Policy {
     let d = Table::new(devices).policy();
     let h = Hvt {
         vcpu_fd: vm.vcpu_fd(),
@@ -37,6 +44,9 @@ pub fn policy(vm: &Vm, devices: &Devices, ring_eventfd: Option<i32>) -> Policy {
         blocks: d.blocks,
         ring_eventfd,
         max_block_request: solo5_tender::devices::io::MAX_BLOCK_REQUEST,
+        kvm_debug: vm::kvm_debug_requests(),
+        dumpcore,
+        gdb_fd,
     };
     solo5_policy::hvt::build(&h)
 }

@@ -17,10 +17,12 @@
 //!   beyond its limit (an `int N` is a #GP);
 //! - the stub, a few instructions at CPL0 (which a paravirtual KVM may
 //!   emulate one by one): per vector, push a zero error code where the CPU
-//!   pushes none and the vector; then, common to all, push CR2 and write
-//!   the stack pointer (the frame's guest address) to [`TRAP_PORT`], which
-//!   only CPL0 can reach. It touches no guest page (SMAP holds, no `stac`)
-//!   and never returns.
+//!   pushes none and the vector; then, common to all, push RAX, RDX and
+//!   CR2 and write the stack pointer (the frame's guest address) to
+//!   [`TRAP_PORT`], which only CPL0 can reach. It touches no guest page
+//!   (SMAP holds, no `stac`). The tender ends the process at that exit;
+//!   only a debugger's breakpoint or single step resumes it (`crate::gdb`),
+//!   and the stub then pops what it pushed and returns with `iretq`.
 //!
 //! The run loop hands that exit to [`report`], which prints upstream's trap
 //! lines on the guest's console (standard output) and ends the process
@@ -72,13 +74,22 @@ pub fn stub_bytes() -> Vec<u8> {
         code.extend_from_slice(&rel.to_le_bytes());
         b[at..at + code.len()].copy_from_slice(&code);
     }
+    b.push(0x50); // push rax
+    b.push(0x52); // push rdx
     b.extend_from_slice(&[0x0f, 0x20, 0xd0]); // mov rax, cr2
     b.push(0x50); // push rax
     b.extend_from_slice(&[0x89, 0xe0]); // mov eax, esp
     b.extend_from_slice(&[0x66, 0xba]); // mov dx, TRAP_PORT
     b.extend_from_slice(&TRAP_PORT.to_le_bytes());
     b.push(0xef); // out dx, eax
-    b.extend_from_slice(&[0xeb, 0xfd]); // jmp back to the out
+                  // Reached only when the tender resumes the guest (a debugger's
+                  // breakpoint or step, crate::gdb); otherwise the tender has ended
+                  // the process at the `out`.
+    b.extend_from_slice(&[0x48, 0x83, 0xc4, 0x08]); // add rsp, 8 (cr2)
+    b.push(0x5a); // pop rdx
+    b.push(0x58); // pop rax
+    b.extend_from_slice(&[0x48, 0x83, 0xc4, 0x10]); // add rsp, 16 (vector, ec)
+    b.extend_from_slice(&[0x48, 0xcf]); // iretq
     b
 }
 
@@ -128,11 +139,42 @@ pub fn write(mem: &mut GuestMemory) -> Result<(), MemoryError> {
     mem.write(STUB_ADDR, &stub_bytes())
 }
 
-/// What the stub reported: the vector, CR2 and the CPU's trap frame.
+/// Offsets in the frame the stub pushes (u64 slots from its start, the
+/// address it writes to the port): what the tender reads, and what a
+/// debugger may change before the stub's `iretq` resumes the guest.
+pub mod slot {
+    /// CR2.
+    pub const CR2: u64 = 0;
+    /// The guest's RDX (the stub uses RDX).
+    pub const RDX: u64 = 1;
+    /// The guest's RAX (the stub uses RAX).
+    pub const RAX: u64 = 2;
+    /// The vector.
+    pub const VECTOR: u64 = 3;
+    /// The error code.
+    pub const EC: u64 = 4;
+    /// The CPU's frame: RIP, CS, RFLAGS, RSP, SS.
+    pub const RIP: u64 = 5;
+    /// CS.
+    pub const CS: u64 = 6;
+    /// RFLAGS.
+    pub const RFLAGS: u64 = 7;
+    /// RSP.
+    pub const RSP: u64 = 8;
+    /// SS.
+    pub const SS: u64 = 9;
+}
+
+/// What the stub reported: the vector, CR2, the guest's RAX and RDX and
+/// the CPU's trap frame.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Trap {
     /// CR2 (the faulting address of a #PF).
     pub cr2: u64,
+    /// The guest's RAX at the trap.
+    pub rax: u64,
+    /// The guest's RDX at the trap.
+    pub rdx: u64,
     /// The vector.
     pub vector: u64,
     /// The error code (0 where the CPU pushes none).
@@ -153,15 +195,31 @@ pub struct Trap {
 pub fn read_trap(mem: &GuestMemory, gpa: u64) -> Result<Trap, BadAccess> {
     let w = |i: u64| mem.read_own_u64(gpa + i * 8);
     Ok(Trap {
-        cr2: w(0)?,
-        vector: w(1)?,
-        ec: w(2)?,
-        rip: w(3)?,
-        cs: w(4)?,
-        rflags: w(5)?,
-        rsp: w(6)?,
-        ss: w(7)?,
+        cr2: w(slot::CR2)?,
+        rax: w(slot::RAX)?,
+        rdx: w(slot::RDX)?,
+        vector: w(slot::VECTOR)?,
+        ec: w(slot::EC)?,
+        rip: w(slot::RIP)?,
+        cs: w(slot::CS)?,
+        rflags: w(slot::RFLAGS)?,
+        rsp: w(slot::RSP)?,
+        ss: w(slot::SS)?,
     })
+}
+
+impl Trap {
+    /// The registers a core file or a debugger shows for the guest.
+    pub fn frame(&self) -> crate::dumpcore::Frame {
+        crate::dumpcore::Frame {
+            rip: self.rip,
+            cs: self.cs,
+            rflags: self.rflags,
+            rsp: self.rsp,
+            ss: self.ss,
+            rax_rdx: Some((self.rax, self.rdx)),
+        }
+    }
 }
 
 impl fmt::Display for Trap {
@@ -196,10 +254,11 @@ impl Write for Lines {
     }
 }
 
-/// The trap reported at `gpa`: print its lines on standard output and end
-/// the process with status 255. A frame outside guest memory cannot come
-/// from the stub: one fatal line, status 1.
-pub fn report(mem: &GuestMemory, gpa: u64) -> ! {
+/// The trap reported at `gpa`: print its lines on standard output and
+/// return it (the run loop then ends the process with status 255, after a
+/// core dump if asked for). A frame outside guest memory cannot come from
+/// the stub: one fatal line, status 1.
+pub fn report(mem: &GuestMemory, gpa: u64) -> Trap {
     let t = match read_trap(mem, gpa) {
         Ok(t) => t,
         Err(b) => sys::fatal(format_args!(
@@ -215,7 +274,7 @@ pub fn report(mem: &GuestMemory, gpa: u64) -> ! {
     // SAFETY: `out.buf` holds `out.len` initialised bytes. Nothing is left
     // to tell if standard output fails.
     let _ = unsafe { sys::write_all(1, out.buf.as_ptr(), out.len) };
-    sys::exit(solo5_abi::EXIT_ABORT)
+    t
 }
 
 #[cfg(test)]

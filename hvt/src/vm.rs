@@ -20,9 +20,39 @@ vmm_sys_util::ioctl_ior_nr!(
     kvm_bindings::kvm_regs
 );
 
+vmm_sys_util::ioctl_iow_nr!(
+    KVM_SET_REGS,
+    kvm_bindings::KVMIO,
+    0x82,
+    kvm_bindings::kvm_regs
+);
+vmm_sys_util::ioctl_ior_nr!(
+    KVM_GET_SREGS,
+    kvm_bindings::KVMIO,
+    0x83,
+    kvm_bindings::kvm_sregs
+);
+vmm_sys_util::ioctl_iow_nr!(
+    KVM_SET_GUEST_DEBUG,
+    kvm_bindings::KVMIO,
+    0x9b,
+    kvm_bindings::kvm_guest_debug
+);
+
 /// The `KVM_RUN` request, for the seccomp policy.
 pub fn kvm_run_request() -> u64 {
     KVM_RUN()
+}
+
+/// The register and debug requests `--dumpcore` and `--gdb` make under
+/// the filter.
+pub fn kvm_debug_requests() -> solo5_policy::hvt::KvmDebug {
+    solo5_policy::hvt::KvmDebug {
+        get_regs: KVM_GET_REGS(),
+        set_regs: KVM_SET_REGS(),
+        get_sregs: KVM_GET_SREGS(),
+        set_guest_debug: KVM_SET_GUEST_DEBUG(),
+    }
 }
 
 /// The `KVM_GET_REGS` request, for the seccomp policy of a host without

@@ -45,6 +45,42 @@ pub struct Hvt {
     /// The largest block request, in bytes, the tender serves with one
     /// `pread64`/`pwrite64` (at least one block is always allowed).
     pub max_block_request: u64,
+    /// The request numbers of the register and debug ioctls, used only
+    /// with `dumpcore` or `gdb`.
+    pub kvm_debug: KvmDebug,
+    /// `--dumpcore=DIR`: creating and writing the core file.
+    pub dumpcore: Option<Dumpcore>,
+    /// `--gdb`: the descriptor of the debugger's connection.
+    pub gdb_fd: Option<i32>,
+}
+
+/// Request numbers of the vcpu ioctls that `--dumpcore` and `--gdb` need
+/// (the tender takes them from its KVM bindings).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KvmDebug {
+    /// `KVM_GET_REGS`.
+    pub get_regs: u64,
+    /// `KVM_SET_REGS`.
+    pub set_regs: u64,
+    /// `KVM_GET_SREGS`.
+    pub get_sregs: u64,
+    /// `KVM_SET_GUEST_DEBUG`.
+    pub set_guest_debug: u64,
+}
+
+/// What the core dump needs: the directory opened at set-up, and the
+/// descriptor the core file's `openat` returns (the lowest free one when
+/// the filter is built: nothing opens or closes a descriptor after it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Dumpcore {
+    /// The directory's descriptor.
+    pub dir_fd: i32,
+    /// The core file's descriptor to be.
+    pub core_fd: i32,
+    /// The `openat` flags (`O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC`).
+    pub flags: i32,
+    /// The core file's mode (0600).
+    pub mode: u32,
 }
 
 fn int_eq(arg: u8, name: &'static str, value: u64, symbol: Option<&'static str>) -> Cond {
@@ -82,11 +118,62 @@ fn rules(h: &Hvt) -> Vec<Rule> {
         vec![fd("fd", h.vcpu_fd), request(h.kvm_run, "KVM_RUN")],
         "run loop",
     ));
-    if let Some(get_regs) = h.kvm_get_regs {
+    let gdb = h.gdb_fd.is_some();
+    let core = h.dumpcore.is_some();
+    let get_regs = match (h.kvm_get_regs, gdb, core) {
+        (_, true, false) => Some((h.kvm_debug.get_regs, "gdb: registers (g, p)")),
+        (_, true, true) => Some((
+            h.kvm_debug.get_regs,
+            "gdb: registers (g, p); core registers",
+        )),
+        (Some(r), false, false) => {
+            Some((r, "fatal exit lines (rip), host without KVM_CAP_SYNC_REGS"))
+        }
+        (Some(r), false, true) => Some((
+            r,
+            "fatal exit lines (rip) and core registers, host without KVM_CAP_SYNC_REGS",
+        )),
+        (None, false, _) => None,
+    };
+    if let Some((nr, why)) = get_regs {
         rules.push(rule(
             Syscall::Ioctl,
-            vec![fd("fd", h.vcpu_fd), request(get_regs, "KVM_GET_REGS")],
-            "fatal exit lines (rip), host without KVM_CAP_SYNC_REGS",
+            vec![fd("fd", h.vcpu_fd), request(nr, "KVM_GET_REGS")],
+            why,
+        ));
+    }
+    let get_sregs = match (gdb, core) {
+        (true, true) => Some("gdb: CR3 (page walks), segments; core segment registers"),
+        (true, false) => Some("gdb: CR3 (page walks), segments"),
+        (false, true) => Some("core segment registers"),
+        (false, false) => None,
+    };
+    if let Some(why) = get_sregs {
+        rules.push(rule(
+            Syscall::Ioctl,
+            vec![
+                fd("fd", h.vcpu_fd),
+                request(h.kvm_debug.get_sregs, "KVM_GET_SREGS"),
+            ],
+            why,
+        ));
+    }
+    if gdb {
+        rules.push(rule(
+            Syscall::Ioctl,
+            vec![
+                fd("fd", h.vcpu_fd),
+                request(h.kvm_debug.set_regs, "KVM_SET_REGS"),
+            ],
+            "gdb: write registers (G, P)",
+        ));
+        rules.push(rule(
+            Syscall::Ioctl,
+            vec![
+                fd("fd", h.vcpu_fd),
+                request(h.kvm_debug.set_guest_debug, "KVM_SET_GUEST_DEBUG"),
+            ],
+            "gdb: breakpoints, single step",
         ));
     }
     // PUTS writes the guest's console output to the tender's stdout.
@@ -158,6 +245,54 @@ fn rules(h: &Hvt) -> Vec<Rule> {
             Syscall::Write,
             vec![fd("fd", efd)],
             "HALT, POLL (wake the net ring thread)",
+        ));
+    }
+    if let Some(g) = h.gdb_fd {
+        // The debugger's packets, on the connection accepted before the
+        // filter (the listening socket is closed by then).
+        rules.push(rule(
+            Syscall::Read,
+            vec![fd("fd", g)],
+            "gdb remote protocol",
+        ));
+        rules.push(rule(
+            Syscall::Write,
+            vec![fd("fd", g)],
+            "gdb remote protocol",
+        ));
+        // A timer signal interrupts KVM_RUN so that the run loop can
+        // look for the debugger's Ctrl-C; its handler returns.
+        rules.push(rule(
+            Syscall::RtSigreturn,
+            Vec::new(),
+            "gdb: Ctrl-C (a timer signal interrupts KVM_RUN)",
+        ));
+    }
+    if let Some(d) = h.dumpcore {
+        // The core file: a new file (never an existing one), write-only,
+        // mode 0600, relative to the directory opened at set-up. The path
+        // is a pointer seccomp cannot read.
+        let flags = int_eq(
+            2,
+            "flags",
+            u64::from(d.flags as u32),
+            Some("O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC"),
+        );
+        let mode = int_eq(3, "mode", u64::from(d.mode), Some("0600"));
+        rules.push(rule(
+            Syscall::Openat,
+            vec![fd("dfd", d.dir_fd), flags, mode],
+            "dumpcore: create the core file",
+        ));
+        rules.push(rule(
+            Syscall::Mincore,
+            Vec::new(),
+            "dumpcore: which guest pages are resident",
+        ));
+        rules.push(rule(
+            Syscall::Pwrite64,
+            vec![fd("fd", d.core_fd)],
+            "dumpcore: write the core file (the descriptor openat returns)",
         ));
     }
     for b in &h.blocks {

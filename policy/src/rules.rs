@@ -25,6 +25,9 @@ pub(crate) enum Syscall {
     TimerfdSettime,
     EpollPwait,
     Ioctl,
+    Openat,
+    Mincore,
+    RtSigreturn,
 }
 
 impl Syscall {
@@ -42,6 +45,9 @@ impl Syscall {
             Syscall::TimerfdSettime => libc::SYS_timerfd_settime,
             Syscall::EpollPwait => libc::SYS_epoll_pwait,
             Syscall::Ioctl => libc::SYS_ioctl,
+            Syscall::Openat => libc::SYS_openat,
+            Syscall::Mincore => libc::SYS_mincore,
+            Syscall::RtSigreturn => libc::SYS_rt_sigreturn,
         }
     }
 
@@ -59,6 +65,9 @@ impl Syscall {
             Syscall::TimerfdSettime => "timerfd_settime",
             Syscall::EpollPwait => "epoll_pwait",
             Syscall::Ioctl => "ioctl",
+            Syscall::Openat => "openat",
+            Syscall::Mincore => "mincore",
+            Syscall::RtSigreturn => "rt_sigreturn",
         }
     }
 }

@@ -158,6 +158,7 @@ impl Fixture {
             }],
             ring_eventfd: None,
             max_block_request: 2048,
+            ..Hvt::default()
         }
     }
 
@@ -340,6 +341,7 @@ fn prints_every_rule_with_its_reason() {
         }],
         ring_eventfd: Some(7),
         max_block_request: 1 << 20,
+        ..Hvt::default()
     };
     let expected = "\
 # seccomp policy of solo5-hvt, hvt ABI 2, x86_64
@@ -441,4 +443,239 @@ fn run_helper_sees_a_kill() {
     // The fixture's filter really is installed in the child.
     let fx = Fixture::new();
     assert_eq!(run(&fx.filter(), || raw(libc::SYS_getppid, [0; 6])), KILLED);
+}
+
+const KVM_SET_REGS: u64 = 0x4090_ae82;
+const KVM_GET_SREGS: u64 = 0x8138_ae83;
+const KVM_SET_GUEST_DEBUG: u64 = 0x4048_ae9b;
+const CORE_FLAGS: i32 = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC;
+
+fn kvm_debug() -> super::KvmDebug {
+    super::KvmDebug {
+        get_regs: KVM_GET_REGS,
+        set_regs: KVM_SET_REGS,
+        get_sregs: KVM_GET_SREGS,
+        set_guest_debug: KVM_SET_GUEST_DEBUG,
+    }
+}
+
+fn openat(dfd: u64, path: &std::ffi::CStr, flags: i32, mode: u64) -> libc::c_long {
+    raw(
+        libc::SYS_openat,
+        [dfd, path.as_ptr() as u64, flags as u64, mode, 0, 0],
+    )
+}
+
+fn mincore() -> libc::c_long {
+    let page = [0u8; 8192];
+    let aligned = (page.as_ptr() as u64 + 4095) & !4095;
+    let mut vec = [0u8; 1];
+    raw(
+        libc::SYS_mincore,
+        [aligned, 4096, vec.as_mut_ptr() as u64, 0, 0, 0],
+    )
+}
+
+/// A directory of its own for the openat tries (each child creates a
+/// file of another name, so O_EXCL never refuses).
+fn temp_dir() -> (std::path::PathBuf, OwnedFd) {
+    let dir = std::env::temp_dir().join(format!(
+        "solo5-policy-dumpcore-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path; checked by owned().
+    let fd = owned(unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY) });
+    (dir, fd)
+}
+
+#[test]
+fn dumpcore_creates_one_new_file_in_its_directory_and_writes_one_descriptor() {
+    let fx = Fixture::new();
+    let (dir, dirfd) = temp_dir();
+    let core = memfd(0);
+    let h = Hvt {
+        dumpcore: Some(super::Dumpcore {
+            dir_fd: dirfd.as_raw_fd(),
+            core_fd: core.as_raw_fd(),
+            flags: CORE_FLAGS,
+            mode: 0o600,
+        }),
+        kvm_debug: kvm_debug(),
+        ..fx.hvt()
+    };
+    let f = build(&h).compile().expect("compiles");
+    let (d, other) = (n(&dirfd), n(&fx.other));
+    expect(&f, ALLOWED, "openat(dir, exact flags, 0600)", || {
+        openat(d, c"core.1", CORE_FLAGS, 0o600)
+    });
+    assert!(dir.join("core.1").exists());
+    expect(&f, KILLED, "openat(other dirfd)", || {
+        openat(other, c"core.2", CORE_FLAGS, 0o600)
+    });
+    expect(&f, KILLED, "openat(AT_FDCWD)", || {
+        openat(libc::AT_FDCWD as u64, c"core.3", CORE_FLAGS, 0o600)
+    });
+    for (what, flags) in [
+        ("without O_EXCL", CORE_FLAGS & !libc::O_EXCL),
+        ("with O_TRUNC", CORE_FLAGS | libc::O_TRUNC),
+        ("O_RDWR", (CORE_FLAGS & !libc::O_WRONLY) | libc::O_RDWR),
+        ("O_RDONLY", libc::O_RDONLY),
+        ("without O_CLOEXEC", CORE_FLAGS & !libc::O_CLOEXEC),
+    ] {
+        expect(&f, KILLED, &format!("openat {what}"), || {
+            openat(d, c"core.4", flags, 0o600)
+        });
+    }
+    expect(&f, KILLED, "openat mode 0644", || {
+        openat(d, c"core.5", CORE_FLAGS, 0o644)
+    });
+    expect(&f, ALLOWED, "pwrite64(core fd)", || {
+        pwrite(n(&core), 512, 12345)
+    });
+    expect(&f, KILLED, "pwrite64(other fd)", || pwrite(other, 512, 0));
+    expect(&f, ALLOWED, "mincore", mincore);
+    let vcpu = n(&fx.vcpu);
+    expect(&f, ALLOWED_FAILED, "KVM_GET_SREGS on the vcpu", || {
+        ioctl(vcpu, KVM_GET_SREGS)
+    });
+    expect(&f, KILLED, "KVM_GET_SREGS on another fd", || {
+        ioctl(other, KVM_GET_SREGS)
+    });
+    expect(&f, KILLED, "KVM_SET_REGS on the vcpu", || {
+        ioctl(vcpu, KVM_SET_REGS)
+    });
+    expect(&f, KILLED, "KVM_SET_GUEST_DEBUG", || {
+        ioctl(vcpu, KVM_SET_GUEST_DEBUG)
+    });
+    expect(&f, KILLED, "rt_sigreturn without --gdb", || {
+        raw(libc::SYS_rt_sigreturn, [0; 6])
+    });
+    // Without --dumpcore: none of it.
+    let f = fx.filter();
+    expect(&f, KILLED, "no dumpcore: openat", || {
+        openat(d, c"core.6", CORE_FLAGS, 0o600)
+    });
+    expect(&f, KILLED, "no dumpcore: mincore", mincore);
+    expect(&f, KILLED, "no dumpcore: pwrite64(core fd)", || {
+        pwrite(n(&core), 512, 0)
+    });
+    expect(&f, KILLED, "no dumpcore: KVM_GET_SREGS", || {
+        ioctl(vcpu, KVM_GET_SREGS)
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+static TRAPS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+extern "C" fn on_trap(_: libc::c_int) {
+    TRAPS.fetch_add(1, Ordering::SeqCst);
+}
+
+/// `int3`: a SIGTRAP the kernel delivers without a system call; its
+/// handler (inherited from the test process) returns with rt_sigreturn.
+fn trap_and_return() -> libc::c_long {
+    // SAFETY: int3 raises SIGTRAP, whose handler only counts.
+    unsafe { core::arch::asm!("int3") };
+    0
+}
+
+#[test]
+fn gdb_reads_and_writes_its_socket_and_may_return_from_a_signal() {
+    let fx = Fixture::new();
+    let (sock, peer) = socketpair();
+    let h = Hvt {
+        gdb_fd: Some(sock.as_raw_fd()),
+        kvm_debug: kvm_debug(),
+        ..fx.hvt()
+    };
+    let f = build(&h).compile().expect("compiles");
+    let s = n(&sock);
+    expect(&f, ALLOWED, "write(gdb socket)", || write(s, 1));
+    assert_eq!(read(n(&peer)), 1);
+    assert_eq!(write(n(&peer), 1), 1);
+    expect(&f, ALLOWED, "read(gdb socket)", || read(s));
+    expect(&f, KILLED, "read(other)", || read(n(&fx.other_net)));
+    let (vcpu, other) = (n(&fx.vcpu), n(&fx.other));
+    for (what, req) in [
+        ("KVM_GET_REGS", KVM_GET_REGS),
+        ("KVM_SET_REGS", KVM_SET_REGS),
+        ("KVM_GET_SREGS", KVM_GET_SREGS),
+        ("KVM_SET_GUEST_DEBUG", KVM_SET_GUEST_DEBUG),
+    ] {
+        expect(&f, ALLOWED_FAILED, &format!("{what} on the vcpu"), || {
+            ioctl(vcpu, req)
+        });
+        expect(&f, KILLED, &format!("{what} on another fd"), || {
+            ioctl(other, req)
+        });
+    }
+    expect(&f, KILLED, "KVM_SET_SREGS", || ioctl(vcpu, 0x4138_ae84));
+    expect(&f, KILLED, "openat", || {
+        openat(libc::AT_FDCWD as u64, c"/tmp/x", CORE_FLAGS, 0o600)
+    });
+    // A returning signal handler: allowed with --gdb, killed without.
+    // SAFETY: the handler only touches an atomic.
+    unsafe {
+        let mut sa: libc::sigaction = core::mem::zeroed();
+        sa.sa_sigaction = on_trap as extern "C" fn(libc::c_int) as usize;
+        assert_eq!(
+            libc::sigaction(libc::SIGTRAP, &sa, core::ptr::null_mut()),
+            0
+        );
+    }
+    expect(&f, ALLOWED, "rt_sigreturn with --gdb", trap_and_return);
+    expect(
+        &fx.filter(),
+        KILLED,
+        "rt_sigreturn without --gdb",
+        trap_and_return,
+    );
+    // Without --gdb, no socket rules and no debug ioctls.
+    let f = fx.filter();
+    expect(&f, KILLED, "no gdb: write(socket)", || write(s, 1));
+    expect(&f, KILLED, "no gdb: KVM_SET_GUEST_DEBUG", || {
+        ioctl(vcpu, KVM_SET_GUEST_DEBUG)
+    });
+}
+
+#[test]
+fn prints_the_debug_rules() {
+    let h = Hvt {
+        vcpu_fd: 9,
+        kvm_run: KVM_RUN,
+        kvm_debug: kvm_debug(),
+        dumpcore: Some(super::Dumpcore {
+            dir_fd: 3,
+            core_fd: 11,
+            flags: CORE_FLAGS,
+            mode: 0o600,
+        }),
+        gdb_fd: Some(10),
+        ..Hvt::default()
+    };
+    let expected = "\
+# seccomp policy of solo5-hvt, hvt ABI 2, x86_64
+# any other system call or argument kills the process (SIGSYS, exit status 159)
+ioctl(fd == 9, request == KVM_RUN)                                          # run loop
+ioctl(fd == 9, request == KVM_GET_REGS)                                     # gdb: registers (g, p); core registers
+ioctl(fd == 9, request == KVM_GET_SREGS)                                    # gdb: CR3 (page walks), segments; core segment registers
+ioctl(fd == 9, request == KVM_SET_REGS)                                     # gdb: write registers (G, P)
+ioctl(fd == 9, request == KVM_SET_GUEST_DEBUG)                              # gdb: breakpoints, single step
+write(fd == 1)                                                              # PUTS (solo5_console_write)
+write(fd == 2)                                                              # fatal error line
+clock_gettime(clk_id == CLOCK_REALTIME)                                     # WALLTIME (solo5_clock_wall)
+ppoll(sigmask == NULL)                                                      # POLL (solo5_yield)
+clock_gettime(clk_id == CLOCK_MONOTONIC)                                    # POLL deadline (host clock without vDSO)
+exit_group                                                                  # HALT (solo5_exit, solo5_abort), fatal errors
+read(fd == 10)                                                              # gdb remote protocol
+write(fd == 10)                                                             # gdb remote protocol
+rt_sigreturn                                                                # gdb: Ctrl-C (a timer signal interrupts KVM_RUN)
+openat(dfd == 3, flags == O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC, mode == 0600)  # dumpcore: create the core file
+mincore                                                                     # dumpcore: which guest pages are resident
+pwrite64(fd == 11)                                                          # dumpcore: write the core file (the descriptor openat returns)
+";
+    assert_eq!(build(&h).to_string(), expected);
 }
