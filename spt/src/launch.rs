@@ -2,10 +2,13 @@
 //! signal handlers, capabilities, and the jump onto a fresh stack.
 
 use crate::memory::GuestMemory;
+use nix::sys::mman::ProtFlags;
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal};
 use solo5_abi::{native, sptv2, BOOT_INFO_ADDR};
 use solo5_tender::stack_note::{self, Guard, StackNoteError};
 use std::io;
 use std::path::Path;
+use std::ptr::NonNull;
 use thiserror::Error;
 
 /// What can fail in the last steps.
@@ -52,20 +55,14 @@ pub fn protect_guard(guard: Option<Guard>) -> Result<(), LaunchError> {
     let Some(g) = guard else {
         return Ok(());
     };
+    // The guard lies above the image, which starts above page 0.
+    let start = NonNull::new(g.start as *mut libc::c_void)
+        .ok_or_else(|| LaunchError::Guard(g.start, io::Error::from_raw_os_error(libc::EINVAL)))?;
     // SAFETY: stack_note::guard placed [start, end) page aligned, above the
     // image and below mem_size: inside guest memory, which holds no Rust
     // object of ours; nothing of the tender touches it afterwards.
-    let rc = unsafe {
-        libc::mprotect(
-            g.start as *mut libc::c_void,
-            (g.end - g.start) as usize,
-            libc::PROT_NONE,
-        )
-    };
-    if rc != 0 {
-        return Err(LaunchError::Guard(g.start, io::Error::last_os_error()));
-    }
-    Ok(())
+    unsafe { nix::sys::mman::mprotect(start, (g.end - g.start) as usize, ProtFlags::PROT_NONE) }
+        .map_err(|e| LaunchError::Guard(g.start, e.into()))
 }
 
 /// View a `#[repr(C)]` boot info struct as bytes.
@@ -152,33 +149,29 @@ pub fn write_v2_boot_info(
 /// the process.
 pub fn guest_signals() -> Result<(), LaunchError> {
     let actions = [
-        (libc::SIGSEGV, libc::SIG_DFL),
-        (libc::SIGBUS, libc::SIG_DFL),
-        (libc::SIGILL, libc::SIG_DFL),
-        (libc::SIGFPE, libc::SIG_DFL),
-        (libc::SIGPIPE, libc::SIG_IGN),
+        (Signal::SIGSEGV, SigHandler::SigDfl),
+        (Signal::SIGBUS, SigHandler::SigDfl),
+        (Signal::SIGILL, SigHandler::SigDfl),
+        (Signal::SIGFPE, SigHandler::SigDfl),
+        (Signal::SIGPIPE, SigHandler::SigIgn),
     ];
     for (sig, action) in actions {
-        // SAFETY: sigaction with SIG_DFL or SIG_IGN and an empty mask
-        // installs no code of ours; sa is fully initialised.
-        let rc = unsafe {
-            let mut sa: libc::sigaction = core::mem::zeroed();
-            sa.sa_sigaction = action;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(sig, &sa, core::ptr::null_mut())
-        };
-        if rc != 0 {
-            return Err(LaunchError::Signal(sig, io::Error::last_os_error()));
-        }
-        // SAFETY: set is initialised by sigemptyset before use.
-        unsafe {
-            let mut set: libc::sigset_t = core::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::sigaddset(&mut set, sig);
-            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, core::ptr::null_mut());
-        }
+        let sa = SigAction::new(action, SaFlags::empty(), SigSet::empty());
+        // SAFETY: SIG_DFL or SIG_IGN with an empty mask installs no code of
+        // ours; the previous action returned is dropped unread.
+        unsafe { nix::sys::signal::sigaction(sig, &sa) }
+            .map_err(|e| LaunchError::Signal(sig as i32, e.into()))?;
+        unblock(sig);
     }
     Ok(())
+}
+
+/// Unblock `sig` in this (the only) thread. pthread_sigmask cannot fail
+/// with SIG_UNBLOCK and a valid set.
+fn unblock(sig: Signal) {
+    let mut set = SigSet::empty();
+    set.add(sig);
+    let _ = set.thread_unblock();
 }
 
 /// Bytes of the stack the stop handler runs on: the guest's own stack
@@ -197,6 +190,14 @@ static STOP_STACK_MEM: StopStack = StopStack(core::cell::UnsafeCell::new([0; STO
 /// The signals that stop a guest: what `docker stop`, `kill`, a
 /// terminal's Ctrl-C and a hang-up send.
 pub const STOP_SIGNALS: [libc::c_int; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
+
+/// [`STOP_SIGNALS`] as `nix` names them.
+const STOP: [Signal; 3] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP];
+const _: () = assert!(
+    STOP[0] as i32 == STOP_SIGNALS[0]
+        && STOP[1] as i32 == STOP_SIGNALS[1]
+        && STOP[2] as i32 == STOP_SIGNALS[2]
+);
 
 /// SIGTERM, SIGINT, SIGHUP: end the process at once with status 128 + the
 /// signal, the status a shell shows for a process the signal killed.
@@ -217,6 +218,7 @@ pub fn stop_signals() -> Result<(), LaunchError> {
         ss_flags: 0,
         ss_size: STOP_STACK,
     };
+    // A raw sigaltstack: `nix` has none.
     // SAFETY: ss describes a static buffer of STOP_STACK bytes that lives
     // as long as the process and that nothing else uses.
     if unsafe { libc::sigaltstack(&ss, core::ptr::null_mut()) } != 0 {
@@ -225,26 +227,18 @@ pub fn stop_signals() -> Result<(), LaunchError> {
             io::Error::last_os_error(),
         ));
     }
-    for sig in STOP_SIGNALS {
-        // SAFETY: sa is fully initialised; the handler makes one raw
-        // system call and never returns (async-signal-safe).
-        let rc = unsafe {
-            let mut sa: libc::sigaction = core::mem::zeroed();
-            sa.sa_sigaction = on_stop as extern "C" fn(libc::c_int) as usize;
-            sa.sa_flags = libc::SA_ONSTACK;
-            libc::sigfillset(&mut sa.sa_mask);
-            libc::sigaction(sig, &sa, core::ptr::null_mut())
-        };
-        if rc != 0 {
-            return Err(LaunchError::Signal(sig, io::Error::last_os_error()));
-        }
-        // SAFETY: set is initialised by sigemptyset before use.
-        unsafe {
-            let mut set: libc::sigset_t = core::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::sigaddset(&mut set, sig);
-            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, core::ptr::null_mut());
-        }
+    let sa = SigAction::new(
+        SigHandler::Handler(on_stop),
+        SaFlags::SA_ONSTACK,
+        SigSet::all(),
+    );
+    for sig in STOP {
+        // SAFETY: the handler makes one raw system call and never returns
+        // (async-signal-safe); the previous action returned is dropped
+        // unread.
+        unsafe { nix::sys::signal::sigaction(sig, &sa) }
+            .map_err(|e| LaunchError::Signal(sig as i32, e.into()))?;
+        unblock(sig);
     }
     Ok(())
 }

@@ -3,9 +3,12 @@
 //! segment by segment with exactly their permissions. No page is ever
 //! writable and executable unless the user asks for `--x-exec-heap`.
 
+use nix::sys::mman::{MapFlags, ProtFlags};
 use solo5_abi::GUEST_MIN;
 use solo5_tender::elf::{Executable, PF_R, PF_W, PF_X};
 use std::io;
+use std::num::NonZeroUsize;
+use std::ptr::NonNull;
 use thiserror::Error;
 
 /// What can go wrong while setting up guest memory.
@@ -38,31 +41,27 @@ impl GuestMemory {
     pub fn map(size: u64) -> Result<GuestMemory, MemoryError> {
         check_personality()?;
         check_tender_above(size)?;
-        let len = (size - GUEST_MIN) as usize;
+        let map_err = |e: io::Error| MemoryError::Map(size >> 20, e);
+        let einval = || map_err(io::Error::from_raw_os_error(libc::EINVAL));
+        let len = NonZeroUsize::new((size - GUEST_MIN) as usize).ok_or_else(einval)?;
+        let addr = NonZeroUsize::new(GUEST_MIN as usize).ok_or_else(einval)?;
         // SAFETY: a fixed mapping that must not replace anything: the kernel
         // refuses (EEXIST) if any page of the range is in use, so no memory
         // of this process is affected. We check the result below.
         let p = unsafe {
-            libc::mmap(
-                GUEST_MIN as *mut libc::c_void,
+            nix::sys::mman::mmap_anonymous(
+                Some(addr),
                 len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE
-                    | libc::MAP_ANONYMOUS
-                    | libc::MAP_NORESERVE
-                    | libc::MAP_FIXED_NOREPLACE,
-                -1,
-                0,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_PRIVATE | MapFlags::MAP_NORESERVE | MapFlags::MAP_FIXED_NOREPLACE,
             )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(MemoryError::Map(size >> 20, io::Error::last_os_error()));
         }
-        if p as u64 != GUEST_MIN {
+        .map_err(|e| map_err(e.into()))?;
+        if p.as_ptr() as u64 != GUEST_MIN {
             // An old kernel that ignored MAP_FIXED_NOREPLACE placed it
             // elsewhere: undo and fail.
             // SAFETY: p..p+len is the mapping just created, used by nobody.
-            unsafe { libc::munmap(p, len) };
+            let _ = unsafe { nix::sys::mman::munmap(p, len.get()) };
             return Err(MemoryError::Map(
                 size >> 20,
                 io::Error::from_raw_os_error(libc::EEXIST),
@@ -123,15 +122,15 @@ impl GuestMemory {
     /// executable (upstream's `--x-exec-heap`).
     pub fn protect(&self, exe: &Executable, exec_heap: bool) -> Result<(), MemoryError> {
         for s in &exe.segments {
-            let mut prot = 0;
+            let mut prot = ProtFlags::PROT_NONE;
             if s.flags & PF_R != 0 {
-                prot |= libc::PROT_READ;
+                prot |= ProtFlags::PROT_READ;
             }
             if s.flags & PF_W != 0 {
-                prot |= libc::PROT_WRITE;
+                prot |= ProtFlags::PROT_WRITE;
             }
             if s.flags & PF_X != 0 {
-                prot |= libc::PROT_EXEC;
+                prot |= ProtFlags::PROT_EXEC;
             }
             mprotect(s.start, s.end, prot)?;
         }
@@ -141,24 +140,24 @@ impl GuestMemory {
             mprotect(
                 heap,
                 self.size,
-                libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE | ProtFlags::PROT_EXEC,
             )?;
         }
         Ok(())
     }
 }
 
-fn mprotect(start: u64, end: u64, prot: i32) -> Result<(), MemoryError> {
+fn mprotect(start: u64, end: u64, prot: ProtFlags) -> Result<(), MemoryError> {
     if start >= end {
         return Ok(());
     }
+    // Guest memory starts at GUEST_MIN, above page 0.
+    let p = NonNull::new(start as *mut libc::c_void)
+        .ok_or_else(|| MemoryError::Protect(start, io::Error::from_raw_os_error(libc::EINVAL)))?;
     // SAFETY: [start, end) lies inside guest memory (segments were
     // validated against its size), which holds no Rust object of ours.
-    let rc = unsafe { libc::mprotect(start as *mut libc::c_void, (end - start) as usize, prot) };
-    if rc != 0 {
-        return Err(MemoryError::Protect(start, io::Error::last_os_error()));
-    }
-    Ok(())
+    unsafe { nix::sys::mman::mprotect(p, (end - start) as usize, prot) }
+        .map_err(|e| MemoryError::Protect(start, e.into()))
 }
 
 fn check_personality() -> Result<(), MemoryError> {

@@ -33,37 +33,32 @@ pub fn exit_group(status: i32) -> ! {
 }
 
 /// Descriptors for upstream's spt v2 yield: an epoll set and a timerfd.
-/// These run before the jump, so they may use libc.
+/// These run before the jump, so they may use libc (through `nix`).
 pub mod setup {
+    use nix::sys::epoll::{Epoll, EpollCreateFlags};
+    use nix::sys::timerfd::{ClockId, TimerFd, TimerFlags};
     use std::io;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-
-    fn check(rc: libc::c_int) -> io::Result<OwnedFd> {
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: rc is a descriptor the kernel just created for us.
-        Ok(unsafe { OwnedFd::from_raw_fd(rc) })
-    }
+    use std::os::fd::{AsRawFd, OwnedFd};
 
     /// `epoll_create1(EPOLL_CLOEXEC)`.
     pub fn epoll_create() -> io::Result<OwnedFd> {
-        // SAFETY: no pointers; the result is checked.
-        check(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })
+        Ok(Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?.0)
     }
 
     /// `timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)`.
     pub fn timerfd_create() -> io::Result<OwnedFd> {
-        // SAFETY: no pointers; the result is checked.
-        check(unsafe {
-            libc::timerfd_create(
-                libc::CLOCK_MONOTONIC,
-                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
-            )
-        })
+        let t = TimerFd::new(
+            ClockId::CLOCK_MONOTONIC,
+            TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
+        )?;
+        Ok(t.into())
     }
 
     /// Add `fd` to `epoll` for `EPOLLIN` with `data.u64 = data`.
+    ///
+    /// A raw `epoll_ctl`: `nix`'s (`Epoll::add`) needs the set as an
+    /// `Epoll` and `fd` as an `AsFd`, and the caller holds a bare `OwnedFd`
+    /// and passes a descriptor number.
     pub fn epoll_add(epoll: &OwnedFd, fd: i32, data: u64) -> io::Result<()> {
         let mut ev = libc::epoll_event {
             events: libc::EPOLLIN as u32,
