@@ -46,15 +46,35 @@ fn cc() -> PathBuf {
     toolchain().join("bin/x86_64-solo5-none-static-cc")
 }
 
+/// A build directory of this test process's own under
+/// `target/toolchain-tests/` (`KIND.PID`): test runs that overlap never
+/// share one. Those of processes that are gone are removed.
+fn own_dir(kind: &str) -> PathBuf {
+    let base = root().join("target/toolchain-tests");
+    if let Ok(entries) = std::fs::read_dir(&base) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name.strip_prefix(&format!("{kind}.")) else {
+                continue;
+            };
+            if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let out = base.join(format!("{kind}.{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    out
+}
+
 /// Every program of tests/c, built once per test binary into
-/// `target/toolchain-tests/c/ABI/NAME`.
+/// `target/toolchain-tests/c.PID/ABI/NAME`.
 fn programs() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         toolchain();
         bin("solo5-elftool");
-        let out = root().join("target/toolchain-tests/c");
-        let _ = std::fs::remove_dir_all(&out);
+        let out = own_dir("c");
         let o = run_cmd(
             Command::new(root().join("tests/c/build")).arg(&out),
             Duration::from_secs(300),
@@ -84,8 +104,13 @@ impl Tender {
 
     /// `TENDER --mem=2 OPTS -- PROGRAM ARGS`.
     fn command(&self, opts: &[&str], name: &str, args: &[&str]) -> Command {
+        self.command_at(2, opts, name, args)
+    }
+
+    /// `TENDER --mem=MIB OPTS -- PROGRAM ARGS`.
+    fn command_at(&self, mib: u32, opts: &[&str], name: &str, args: &[&str]) -> Command {
         let mut c = Command::new(&self.path);
-        c.arg("--mem=2")
+        c.arg(format!("--mem={mib}"))
             .args(opts)
             .arg("--")
             .arg(program(self.abi, name))
@@ -484,7 +509,8 @@ fn hello_quiet_globals_tls_time_fpu_succeed_everywhere() {
         }
         // The benchmark's CPU work (scripts/bench-toolchain), briefly.
         for args in [["loop", "1000"], ["checksum", "2"]] {
-            let o = t.run(&[], "work", &args);
+            // Its 1 MiB buffer needs more than 2 MiB.
+            let o = run_cmd(&mut t.command_at(16, &[], "work", &args), LIMIT);
             assert_success(&t.what("work"), &o);
             assert!(
                 o.stdout

@@ -9,7 +9,7 @@
 
 use solo5_e2e::hvt::{have_kvm, upstream_hvt, upstream_tool};
 use solo5_e2e::{bin, ping_stats, root, run_cmd, skip_unless_ping, Netns, Running};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -23,7 +23,28 @@ fn have_nim() -> bool {
     ok
 }
 
-/// `examples/nim/build` into target/toolchain-tests/nim.
+/// A build directory of this test process's own under
+/// `target/toolchain-tests/` (`KIND.PID`): test runs that overlap never
+/// share one. Those of processes that are gone are removed.
+fn own_dir(kind: &str) -> PathBuf {
+    let base = root().join("target/toolchain-tests");
+    if let Ok(entries) = std::fs::read_dir(&base) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name.strip_prefix(&format!("{kind}.")) else {
+                continue;
+            };
+            if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let out = base.join(format!("{kind}.{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    out
+}
+
+/// `examples/nim/build` into target/toolchain-tests/nim.PID.
 fn build() -> PathBuf {
     let cc = root().join("target/toolchain/bin/x86_64-solo5-none-static-cc");
     assert!(
@@ -32,8 +53,7 @@ fn build() -> PathBuf {
         cc.display()
     );
     bin("solo5-elftool");
-    let out = root().join("target/toolchain-tests/nim");
-    let _ = std::fs::remove_dir_all(&out);
+    let out = own_dir("nim");
     let o = run_cmd(
         Command::new(root().join("examples/nim/build")).arg(&out),
         Duration::from_secs(300),
