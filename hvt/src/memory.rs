@@ -167,13 +167,13 @@ impl GuestMemory {
         }
         let writable = seg.flags & PF_W != 0 && seg.flags & PF_X == 0;
         let prot = if writable {
-            libc::PROT_READ | libc::PROT_WRITE
+            sys::ProtFlags::PROT_READ | sys::ProtFlags::PROT_WRITE
         } else {
             // Execute becomes read: the host never maps guest memory
             // executable. A segment with no rights stays readable so the
             // tender can still read what the guest hands it.
             self.read_only.push((start, end));
-            libc::PROT_READ
+            sys::ProtFlags::PROT_READ
         };
         debug_assert!(start.is_multiple_of(PAGE) && end.is_multiple_of(PAGE));
         // SAFETY: [start, end) lies inside our mapping (checked by the

@@ -1,12 +1,21 @@
-//! The system calls of solo5-hvt that no crate wraps: guest memory
-//! mappings, the personality check, the POLL wait, the console write, the
-//! exit, the signal handlers, and the one-line fatal report that the run
-//! loop prints without allocating.
+//! The system calls of solo5-hvt outside KVM: guest memory mappings and
+//! the signal handlers, made at set-up through `nix`; and what the run loop
+//! calls under the seccomp filter, kept on plain `libc` so that each is
+//! exactly the one system call the filter allows: the POLL wait, the
+//! clocks, the console write, the exit, and the one-line fatal report that
+//! the run loop prints without allocating.
 //!
 //! KVM itself is reached only through `kvm-ioctls`.
 
 use core::fmt::{self, Write as _};
+use nix::sys::mman::MapFlags;
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal};
 use std::io;
+use std::num::NonZeroUsize;
+use std::ptr::NonNull;
+
+/// Page protections, as [`protect`] takes them.
+pub use nix::sys::mman::ProtFlags;
 
 /// The program name every line starts with.
 pub const PROG: &str = "solo5-hvt";
@@ -15,23 +24,19 @@ pub const PROG: &str = "solo5-hvt";
 /// MAP_NORESERVE)`: fresh zero-filled memory, committed page by page as the
 /// guest touches it.
 pub fn map_anonymous(len: usize) -> io::Result<*mut u8> {
+    // The kernel's answer to a zero length.
+    let len = NonZeroUsize::new(len).ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
     // SAFETY: a new anonymous mapping at an address of the kernel's
     // choosing; it overlaps nothing of ours.
     let p = unsafe {
-        libc::mmap(
-            core::ptr::null_mut(),
+        nix::sys::mman::mmap_anonymous(
+            None,
             len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-            -1,
-            0,
+            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+            MapFlags::MAP_PRIVATE | MapFlags::MAP_NORESERVE,
         )
-    };
-    if p == libc::MAP_FAILED {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(p.cast())
-    }
+    }?;
+    Ok(p.as_ptr().cast())
 }
 
 /// `munmap`.
@@ -40,8 +45,11 @@ pub fn map_anonymous(len: usize) -> io::Result<*mut u8> {
 /// `[p, p + len)` must be a mapping made by [`map_anonymous`] that nothing
 /// refers to any more.
 pub unsafe fn unmap(p: *mut u8, len: usize) {
+    let Some(p) = NonNull::new(p.cast()) else {
+        return;
+    };
     // SAFETY: forwarded from the caller.
-    unsafe { libc::munmap(p.cast(), len) };
+    let _ = unsafe { nix::sys::mman::munmap(p, len) };
 }
 
 /// `mprotect(p, len, prot)`.
@@ -49,13 +57,12 @@ pub unsafe fn unmap(p: *mut u8, len: usize) {
 /// # Safety
 /// `[p, p + len)` must lie inside a mapping the caller owns; taking write
 /// access away must not break a reference the caller still holds.
-pub unsafe fn protect(p: *mut u8, len: usize, prot: i32) -> io::Result<()> {
+pub unsafe fn protect(p: *mut u8, len: usize, prot: ProtFlags) -> io::Result<()> {
+    // A mapping never starts at address 0.
+    let p = NonNull::new(p.cast()).ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
     // SAFETY: forwarded from the caller.
-    if unsafe { libc::mprotect(p.cast(), len, prot) } == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    unsafe { nix::sys::mman::mprotect(p, len, prot) }?;
+    Ok(())
 }
 
 /// `clock_gettime(CLOCK_REALTIME)` in nanoseconds since the epoch.
@@ -227,22 +234,19 @@ extern "C" fn on_signal(sig: libc::c_int) {
 /// SIGPIPE is ignored: console output to a closed pipe is then one error
 /// line and exit status 1 instead of a silent death by signal.
 pub fn exit_on_signals() -> io::Result<()> {
-    // SAFETY: SIG_IGN installs no code of ours.
-    if unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) } == libc::SIG_ERR {
-        return Err(io::Error::last_os_error());
-    }
-    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
-        // SAFETY: `sa` is fully initialised; the handler only formats on
-        // its stack, writes and exits (async-signal-safe).
-        let rc = unsafe {
-            let mut sa: libc::sigaction = core::mem::zeroed();
-            sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
-            libc::sigfillset(&mut sa.sa_mask);
-            libc::sigaction(sig, &sa, core::ptr::null_mut())
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
+    // SAFETY: SIG_IGN installs no code of ours (nix's `signal` is libc's
+    // `signal`, as before).
+    unsafe { nix::sys::signal::signal(Signal::SIGPIPE, SigHandler::SigIgn) }?;
+    let sa = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::empty(),
+        SigSet::all(),
+    );
+    for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        // SAFETY: the handler only formats on its stack, writes and exits
+        // (async-signal-safe); the previous action returned is dropped
+        // unread.
+        unsafe { nix::sys::signal::sigaction(sig, &sa) }?;
     }
     Ok(())
 }
@@ -274,7 +278,7 @@ mod tests {
         // SAFETY: p is a fresh 8 KiB mapping owned by this test.
         unsafe {
             assert_eq!(*p.add(4096), 0);
-            protect(p, 4096, libc::PROT_READ).unwrap();
+            protect(p, 4096, ProtFlags::PROT_READ).unwrap();
             unmap(p, 8192);
         }
     }
