@@ -87,6 +87,12 @@ pub enum HvtError {
     /// `--dumpcore=DIR`.
     #[error(transparent)]
     Dumpcore(#[from] DumpcoreError),
+    /// `--gdb`.
+    #[error(transparent)]
+    Gdb(#[from] gdb::GdbError),
+    /// `--gdb`: guest memory made host-writable for breakpoints.
+    #[error("gdb: mprotect of guest memory failed")]
+    GdbProtect(#[source] io::Error),
 }
 
 /// hvt's debugging options (docs/hvt.md, "Debugging"): `--dumpcore=DIR`,
@@ -204,6 +210,10 @@ pub struct Prepared {
     user: bool,
     /// `--dumpcore=DIR`.
     dumpcore: Option<Dumpcore>,
+    /// `--gdb`: the listening socket, until the debugger connects.
+    gdb: Option<gdb::Listener>,
+    /// The kernel as the command line named it.
+    kernel: String,
 }
 
 /// The eventfd KVM signals on a ring kick, or why the ring falls back to
@@ -236,6 +246,8 @@ pub fn prepare(
     };
     let devices = devices::attach(&mut k.manifest, o)?;
     devices.print_warnings(PROG);
+    // As upstream's modules: gdb, then dumpcore.
+    let gdb = dbg.gdb.map(gdb::Listener::bind).transpose()?;
     let dumpcore = dbg.dumpcore.as_deref().map(Dumpcore::open).transpose()?;
     let table = Table::new(&devices);
     let (size, adjusted) = mem_size(o.mem_mib)?;
@@ -280,6 +292,13 @@ pub fn prepare(
     let mut mem = GuestMemory::new(alloc)?;
     vm.set_memory(&mem)?;
     mem.load(&exe, &k.file, &k.shown)?;
+    if gdb.is_some() {
+        // Breakpoints are written into the guest's text: the host mapping
+        // becomes writable (never executable) as upstream's debug tender
+        // does; the hypercalls still refuse to write into read-only
+        // segments for the guest.
+        gdb::make_writable(&mem).map_err(HvtError::GdbProtect)?;
+    }
     mem.set_mem_size(guest_size);
     // CPL3 where KVM takes the CPU state for it; otherwise CPL0, as
     // upstream (the note says either works).
@@ -357,6 +376,8 @@ pub fn prepare(
         devices,
         user,
         dumpcore,
+        gdb,
+        kernel: o.kernel.display().to_string(),
     })
 }
 
@@ -365,7 +386,7 @@ impl Prepared {
     /// now: the core file's descriptor is the lowest free one (nothing
     /// opens or closes a descriptor after this but the core file's
     /// `openat`).
-    pub fn policy(&mut self) -> Result<solo5_policy::Policy, HvtError> {
+    pub fn policy(&mut self, gdb_fd: Option<i32>) -> Result<solo5_policy::Policy, HvtError> {
         let core = match &mut self.dumpcore {
             Some(d) => {
                 let fd = dumpcore::lowest_free_fd().map_err(DumpcoreError::Open)?;
@@ -384,21 +405,37 @@ impl Prepared {
             &self.devices,
             self.ring_eventfd,
             core,
-            None,
+            gdb_fd,
         ))
     }
 
     /// The policy `--print-policy` prints: the one [`run`](Self::run)
     /// would install.
     pub fn print_policy(mut self) -> Result<solo5_policy::Policy, HvtError> {
-        self.policy()
+        let gdb_fd = match self.gdb.take() {
+            Some(l) => Some(
+                l.would_accept()
+                    .map_err(|e| HvtError::Gdb(gdb::GdbError::Accept(e)))?,
+            ),
+            None => None,
+        };
+        self.policy(gdb_fd)
     }
 
     /// Confine the tender and run the guest; ends the process with the
     /// guest's exit status, or 1 with one line when the guest must be
     /// stopped. Returns only if the confinement fails.
     pub fn run(mut self) -> Result<std::convert::Infallible, HvtError> {
-        let filter = self.policy()?.compile().map_err(SandboxError::from)?;
+        // The debugger connects before the filter (and before the guest's
+        // first instruction); the listening socket is closed then.
+        let mut stub = match self.gdb.take() {
+            Some(l) => Some(l.accept(&self.kernel, self.user)?),
+            None => None,
+        };
+        let filter = self
+            .policy(stub.as_ref().map(|s| s.fd()))?
+            .compile()
+            .map_err(SandboxError::from)?;
         sandbox::enter(&filter)?;
         let Prepared {
             ref mut vm,
@@ -411,6 +448,7 @@ impl Prepared {
         } = self;
         let hooks = run::Hooks {
             dumpcore: dumpcore.as_ref(),
+            gdb: stub.as_deref_mut(),
         };
         run::run(
             &mut vm.vcpu,

@@ -129,10 +129,6 @@ fn tender_main() -> i32 {
         }
         Err(e) => return fail(&e),
     };
-    if dbg.gdb.is_some() {
-        // The stub comes in the next change.
-        return fail(&CmdlineError::UnknownOption("--gdb".into()));
-    }
     if o.x_exec_heap {
         // An spt option: hvt has no host-side heap mapping to change.
         return fail(&CmdlineError::UnknownOption("--x-exec-heap".into()));

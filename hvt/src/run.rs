@@ -12,6 +12,7 @@
 //! (`KVM_CAP_SYNC_REGS`), or from `KVM_GET_REGS` on a host without it.
 
 use crate::dumpcore::{self, Dumpcore, Frame};
+use crate::gdb::{self, Stop};
 use crate::hypercalls::{self, Hypercalls, Next};
 use crate::layout::hypercall::{off, MAX, PIO_BASE};
 use crate::memory::GuestMemory;
@@ -36,6 +37,8 @@ enum Exit {
     Mmio(u64),
     /// `EFAULT` from `KVM_RUN`, or a memory fault exit.
     Fault,
+    /// `KVM_EXIT_DEBUG` (breakpoint, single step; only with `--gdb`).
+    Debug(kvm_bindings::kvm_debug_exit_arch),
     /// Anything else, by its exit reason.
     Other(u32),
 }
@@ -64,11 +67,19 @@ fn rip(vcpu: &mut VcpuFd, sync_regs: bool, what: &str) -> u64 {
     }
 }
 
-/// What the run loop does beyond running the guest: `--dumpcore`.
+/// What the run loop does beyond running the guest: `--dumpcore` and
+/// `--gdb`.
 #[derive(Default)]
 pub struct Hooks<'a> {
     /// Write a core file when the guest aborts or traps.
     pub dumpcore: Option<&'a Dumpcore>,
+    /// The debugger's stub.
+    pub gdb: Option<&'a mut gdb::Stub>,
+}
+
+/// The debugger killed the guest (`k`): one line, status 1.
+fn killed() -> ! {
+    sys::fatal(format_args!("gdb: the debugger killed the guest"))
 }
 
 /// The registers KVM has for the vcpu now (the run area's copy where
@@ -120,6 +131,12 @@ pub fn run(
     user: bool,
     hooks: Hooks<'_>,
 ) -> ! {
+    let mut gdb = hooks.gdb;
+    if let Some(g) = gdb.as_deref_mut() {
+        if g.stopped(vcpu, mem, Stop::Initial) == gdb::Next::Kill {
+            killed()
+        }
+    }
     loop {
         // What the exit was, copied out of the run area (the borrow of
         // the vcpu ends here).
@@ -137,9 +154,21 @@ pub fn run(
             Ok(VcpuExit::InternalError) => Exit::InternalError,
             Ok(VcpuExit::MmioRead(addr, _)) | Ok(VcpuExit::MmioWrite(addr, _)) => Exit::Mmio(addr),
             Ok(VcpuExit::MemoryFault { .. }) => Exit::Fault,
+            Ok(VcpuExit::Debug(arch)) => Exit::Debug(arch),
             Ok(_) => Exit::Other(vcpu.get_kvm_run().exit_reason),
             Err(e) => match e.errno() {
-                libc::EINTR => continue,
+                libc::EINTR => {
+                    // The debugger's Ctrl-C is looked for at each timer
+                    // tick (only with --gdb).
+                    if let Some(g) = gdb.as_deref_mut() {
+                        if g.interrupted(vcpu, mem)
+                            && g.stopped(vcpu, mem, Stop::Interrupt) == gdb::Next::Kill
+                        {
+                            killed()
+                        }
+                    }
+                    continue;
+                }
                 libc::EFAULT => Exit::Fault,
                 n => fatal(format_args!("KVM: ioctl (RUN) failed: {}", Errno(n))),
             },
@@ -161,11 +190,29 @@ pub fn run(
                     fatal(format_args!("Invalid guest port access: port={port:#x}"));
                 }
                 if trap {
+                    if let Some(g) = gdb.as_deref_mut().filter(|g| g.connected()) {
+                        let vector = crate::user::read_trap(mem, u64::from(gpa))
+                            .map(|t| t.vector)
+                            .unwrap_or(u64::MAX);
+                        let stop = Stop::Trap {
+                            gpa: u64::from(gpa),
+                            vector,
+                        };
+                        match g.stopped(vcpu, mem, stop) {
+                            // The stub returns to the guest with iretq.
+                            gdb::Next::Resume => continue,
+                            gdb::Next::Kill => killed(),
+                            gdb::Next::Deliver => {}
+                        }
+                    }
                     let t = crate::user::report(mem, u64::from(gpa));
                     if let Some(d) = hooks.dumpcore {
                         let (regs, sregs) = core_regs(vcpu, sync_regs);
                         let signal = dumpcore::signal_of(Some(t.vector));
                         d.dump(mem, regs.as_ref(), sregs.as_ref(), Some(&t.frame()), signal);
+                    }
+                    if let Some(g) = gdb.as_deref_mut() {
+                        g.exited(solo5_abi::EXIT_ABORT);
                     }
                     sys::exit(solo5_abi::EXIT_ABORT)
                 }
@@ -188,6 +235,9 @@ pub fn run(
                                 d.dump(mem, regs.as_ref(), sregs.as_ref(), frame.as_ref(), signal);
                             }
                             _ => {}
+                        }
+                        if let Some(g) = gdb.as_deref_mut() {
+                            g.exited(status);
                         }
                         sys::exit(status)
                     }
@@ -224,6 +274,13 @@ pub fn run(
                 fatal(format_args!(
                     "KVM: unhandled exit: exit_reason={KVM_EXIT_MMIO:#x}, rip={rip:#x}"
                 ))
+            }
+            Exit::Debug(arch) => {
+                if let Some(g) = gdb.as_deref_mut() {
+                    if g.stopped(vcpu, mem, Stop::Debug(arch)) == gdb::Next::Kill {
+                        killed()
+                    }
+                }
             }
             Exit::Other(reason) => {
                 let rip = rip(vcpu, sync_regs, "unhandled exit");

@@ -12,6 +12,7 @@ use solo5_e2e::{guest, run_cmd, Outcome, TempDir};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 /// Debian's gdb, where installed.
 fn gdb() -> Option<PathBuf> {
@@ -315,4 +316,340 @@ fn print_policy_shows_the_dumpcore_rules() {
     for word in ["openat", "mincore", "pwrite64", "KVM_GET_SREGS"] {
         assert!(!o.stdout.contains(word), "{word}: {}", o.dump());
     }
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released: the tender binds
+/// it right after).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// `TENDER --mem=4 --gdb --gdb-port=P KERNEL`, once it waits for the
+/// debugger; then gdb in batch mode runs `cmds` against it (`PID` in a
+/// command is the tender's pid). Returns (gdb's outcome, the tender's).
+fn debug_session(tender: &Path, gdb: &Path, kernel: &Path, cmds: &[&str]) -> (Outcome, Outcome) {
+    let port = free_port();
+    let mut t = solo5_e2e::Running::spawn(
+        Command::new(tender)
+            .arg("--mem=4")
+            .arg("--gdb")
+            .arg(format!("--gdb-port={port}"))
+            .arg(kernel),
+    );
+    let start = std::time::Instant::now();
+    while !t.stderr().contains("Connect to it like this:") {
+        assert!(
+            start.elapsed() < Duration::from_secs(20) && t.is_running(),
+            "never waited for a debugger: {}",
+            t.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = t.pid().to_string();
+    let target = format!("target remote localhost:{port}");
+    let mut all = vec![target.as_str()];
+    let owned: Vec<String> = cmds.iter().map(|c| c.replace("PID", &pid)).collect();
+    all.extend(owned.iter().map(String::as_str));
+    let g = gdb_batch(gdb, kernel, None, &all);
+    (g, t.finish(LIMIT))
+}
+
+/// `shell grep` of every thread's seccomp mode and capabilities.
+const CONFINED: &str = "shell grep -h -E '^(Seccomp|CapEff|CapPrm):' /proc/PID/task/*/status";
+
+/// Every thread listed under its filter with no capability left.
+fn assert_confined(what: &str, g: &Outcome) {
+    let lines: Vec<&str> = g
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("Seccomp:") || l.starts_with("Cap"))
+        .collect();
+    assert!(!lines.is_empty(), "{what}: {}", g.dump());
+    for l in lines {
+        let v = l.split_whitespace().nth(1).unwrap_or("");
+        let ok = if l.starts_with("Seccomp:") {
+            v == "2"
+        } else {
+            v.chars().all(|c| c == '0')
+        };
+        assert!(ok, "{what}: {l}\n{}", g.dump());
+    }
+}
+
+fn line_with<'a>(o: &'a Outcome, start: &str) -> &'a str {
+    o.stdout
+        .lines()
+        .find(|l| l.starts_with(start))
+        .unwrap_or_else(|| panic!("no line {start}: {}", o.dump()))
+}
+
+/// A `D`/`d` symbol's mangled name (nm), for gdb without debug info.
+fn symbol(kernel: &Path, part: &str) -> String {
+    let o = run_cmd(Command::new("nm").arg(kernel), LIMIT);
+    o.stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .find(|s| s.contains(part))
+        .unwrap_or_else(|| panic!("no symbol {part}: {}", o.dump()))
+        .to_string()
+}
+
+#[test]
+fn gdb_debugs_upstreams_hello_at_cpl0_like_upstreams_debug_tender() {
+    let (Some(f), true, Some(gdb)) = (fixtures(), have_kvm(), gdb()) else {
+        return;
+    };
+    let kernel = f.join("hvt/test_hello.hvt");
+    let cmds = [
+        "break solo5_app_main",
+        "continue",
+        "bt",
+        "info registers rip",
+        "stepi",
+        "info registers rip",
+        "x/gx &mem_size",
+        CONFINED,
+        "continue",
+    ];
+    let (g, t) = debug_session(&hvt(), &gdb, &kernel, &cmds);
+    let what = "ours, test_hello";
+    assert!(
+        g.stdout
+            .contains("Breakpoint 1, 0x0000000000104000 in solo5_app_main ()"),
+        "{what}: {}",
+        g.dump()
+    );
+    has_frames(what, &g, &["solo5_app_main", "_start"]);
+    assert!(
+        g.stdout.contains("rip            0x104000 "),
+        "{what}: {}",
+        g.dump()
+    );
+    assert!(
+        g.stdout.contains("rip            0x104001 "),
+        "{what}: stepi: {}",
+        g.dump()
+    );
+    assert!(
+        g.stdout.contains("<mem_size>:\t0x0000000000400000"),
+        "{what}: {}",
+        g.dump()
+    );
+    assert_confined(what, &g);
+    assert!(
+        g.stdout
+            .contains("[Inferior 1 (Remote target) exited normally]"),
+        "{what}: {}",
+        g.dump()
+    );
+    assert_eq!(t.status, 0, "{what}: {}", t.dump());
+    assert!(t.stdout.contains("Hello, World"), "{what}: {}", t.dump());
+    assert!(
+        t.stderr
+            .contains(&format!("solo5-hvt: \tgdb --ex=\"target remote localhost:")),
+        "{}",
+        t.dump()
+    );
+    // Upstream's debug tender: the same stops; it ends the session with
+    // an X packet (SIGKILL) instead of the guest's status.
+    let Some(up) = upstream_tool("solo5-hvt-debug") else {
+        return;
+    };
+    let (g, t) = debug_session(&up, &gdb, &kernel, &cmds[..7]);
+    let what = "upstream, test_hello";
+    assert!(
+        g.stdout
+            .contains("Breakpoint 1, 0x0000000000104000 in solo5_app_main ()"),
+        "{what}: {}",
+        g.dump()
+    );
+    assert!(
+        g.stdout.contains("rip            0x104001 "),
+        "{what}: {}",
+        g.dump()
+    );
+    assert!(
+        g.stdout.contains("<mem_size>:\t0x0000000000400000"),
+        "{what}: {}",
+        g.dump()
+    );
+    drop(t);
+}
+
+#[test]
+fn gdb_debugs_an_sdk_guest_at_cpl3_through_the_trap_stub() {
+    let (true, Some(gdb)) = (have_kvm(), gdb()) else {
+        return;
+    };
+    let Some(kernel) = sdk("globals") else { return };
+    let d64 = symbol(&kernel, "globals3D64");
+    let x = format!("x/gx &{d64}");
+    let watch = format!("watch *(long*)&{d64}");
+    let cmds = [
+        "break solo5_app_main",
+        "continue",
+        "bt",
+        "info registers rip cs",
+        "stepi",
+        "info registers rip",
+        x.as_str(),
+        CONFINED,
+        // kvm_pvm: no debug register fires at CPL3; a software watch
+        // single-steps through the trap stub.
+        "set can-use-hw-watchpoints 0",
+        watch.as_str(),
+        "continue",
+        x.as_str(),
+        "delete",
+        "continue",
+    ];
+    let (g, t) = debug_session(&hvt(), &gdb, &kernel, &cmds);
+    let what = "ours, SDK globals";
+    assert!(
+        g.stdout.contains("Breakpoint 1, ") && g.stdout.contains(" in solo5_app_main ()"),
+        "{what}: {}",
+        g.dump()
+    );
+    has_frames(what, &g, &["solo5_app_main", "solo5_guest::start::start"]);
+    let rip = line_with(&g, "rip ").to_string();
+    assert!(
+        line_with(&g, "cs ").contains("0x23"),
+        "{what}: CPL3: {}",
+        g.dump()
+    );
+    let after: Vec<&str> = g.stdout.lines().filter(|l| l.starts_with("rip ")).collect();
+    assert_eq!(after.len(), 2, "{what}: {}", g.dump());
+    assert_ne!(after[1], rip, "{what}: stepi advances: {}", g.dump());
+    assert!(
+        g.stdout.contains(":\t0x0123456789abcdef"),
+        "{what}: {}",
+        g.dump()
+    );
+    assert!(
+        g.stdout.contains("New value = 42"),
+        "{what}: watch: {}",
+        g.dump()
+    );
+    assert!(
+        g.stdout.contains(":\t0x000000000000002a"),
+        "{what}: {}",
+        g.dump()
+    );
+    assert_confined(what, &g);
+    assert!(
+        g.stdout
+            .contains("[Inferior 1 (Remote target) exited normally]"),
+        "{what}: {}",
+        g.dump()
+    );
+    assert_eq!(t.status, 0, "{what}: {}", t.dump());
+    assert!(t.stdout.contains("SUCCESS"), "{what}: {}", t.dump());
+    // Upstream's debug tender on the same binary: its breakpoint at CPL3
+    // reaches the guest's own IDT on kvm_pvm, and the guest aborts.
+    let Some(up) = upstream_tool("solo5-hvt-debug") else {
+        return;
+    };
+    let (g, t) = debug_session(&up, &gdb, &kernel, &cmds[..2]);
+    if solo5_hvt_on_kvm_pvm() {
+        assert!(
+            !g.stdout.contains("Breakpoint 1, "),
+            "upstream: {}",
+            g.dump()
+        );
+        assert!(
+            t.stdout.contains("Solo5: trap: type=#BP"),
+            "upstream: {}",
+            t.dump()
+        );
+    }
+}
+
+fn solo5_hvt_on_kvm_pvm() -> bool {
+    Path::new("/sys/module/kvm_pvm").exists()
+}
+
+#[test]
+fn gdb_stops_at_a_cpl3_fault_and_continuing_ends_the_guest_with_255() {
+    let (true, Some(gdb)) = (have_kvm(), gdb()) else {
+        return;
+    };
+    let Some(kernel) = sdk("zeropage") else {
+        return;
+    };
+    let cmds = ["continue", "bt", "info registers cs", "continue"];
+    let (g, t) = debug_session(&hvt(), &gdb, &kernel, &cmds);
+    let what = "zeropage";
+    assert!(
+        g.stdout.contains("Program received signal SIGSEGV"),
+        "{what}: {}",
+        g.dump()
+    );
+    has_frames(what, &g, &["solo5_app_main", "solo5_guest::start::start"]);
+    assert!(
+        line_with(&g, "cs ").contains("0x23"),
+        "{what}: {}",
+        g.dump()
+    );
+    assert!(
+        g.stdout.contains("exited with code 0377"),
+        "{what}: {}",
+        g.dump()
+    );
+    assert_eq!(t.status, 255, "{what}: {}", t.dump());
+    assert!(
+        t.stdout.contains("Solo5: trap: type=#PF"),
+        "{what}: {}",
+        t.dump()
+    );
+}
+
+#[test]
+fn print_policy_shows_the_gdb_rules_and_gdb_options_are_checked() {
+    let (Some(f), true) = (fixtures(), have_kvm()) else {
+        return;
+    };
+    let port = free_port();
+    let o = run_cmd(
+        Command::new(hvt())
+            .arg("--print-policy")
+            .arg("--gdb")
+            .arg(format!("--gdb-port={port}"))
+            .arg(f.join("hvt/test_hello.hvt")),
+        LIMIT,
+    );
+    assert_eq!(o.status, 0, "{}", o.dump());
+    for want in [
+        "# gdb remote protocol",
+        "rt_sigreturn",
+        "request == KVM_SET_GUEST_DEBUG)",
+        "request == KVM_SET_REGS)",
+        "request == KVM_GET_SREGS)",
+        "request == KVM_GET_REGS)",
+    ] {
+        assert!(o.stdout.contains(want), "{want}: {}", o.dump());
+    }
+    assert!(!o.stdout.contains("KVM_SET_SREGS"), "{}", o.dump());
+    assert!(!o.stdout.contains("openat"), "{}", o.dump());
+    let bad = |args: &[&str], line: &str| {
+        let o = run_cmd(
+            Command::new(hvt())
+                .args(args)
+                .arg(f.join("hvt/test_hello.hvt")),
+            LIMIT,
+        );
+        assert_eq!(o.status, 1, "{}", o.dump());
+        assert_eq!(o.stderr, format!("solo5-hvt: {line}\n"), "{}", o.dump());
+    };
+    bad(
+        &["--gdb", "--gdb-port=x"],
+        "Malformed argument to --gdb-port",
+    );
+    bad(&["--gdb-port=1234"], "--gdb-port given without --gdb");
+    bad(
+        &["--gdb", "--gdb-listen=nowhere"],
+        "--gdb-listen: invalid IP address 'nowhere'",
+    );
 }
