@@ -336,6 +336,7 @@ pub fn build(h: &Hvt) -> Policy {
     Policy {
         title: "solo5-hvt, hvt ABI 2".to_string(),
         rules: rules(h),
+        trap: false,
     }
 }
 

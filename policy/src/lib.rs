@@ -121,6 +121,10 @@ pub struct Policy {
     /// Tender and ABI, for the header line (`solo5-spt, native ABI`).
     title: String,
     rules: Vec<Rule>,
+    /// What a call off the list does: kill the process (the default), or
+    /// raise SIGSYS for the tender's core-dump handler (`--dumpcore` of
+    /// solo5-spt), which writes the core and exits with 159.
+    trap: bool,
 }
 
 /// Builds the policy for `abi` with `devices` attached. Never fails: a
@@ -129,6 +133,24 @@ pub fn build(abi: &Abi, devices: &Devices) -> Policy {
     Policy {
         title: format!("solo5-spt, {abi}"),
         rules: rules::for_abi(abi, devices),
+        trap: false,
+    }
+}
+
+/// [`build`] for solo5-spt with `--dumpcore=DIR`: the same rules, and
+/// those the core dump needs (`openat` of the core file in the directory
+/// opened at set-up, `pwrite64` on the descriptor it returns, `mincore`,
+/// the tender's line on stderr); a call off the list raises SIGSYS for
+/// the dump handler instead of killing the process at once, and on the
+/// spt v2 ABI an `exit_group(255)` (the guest's abort, a raw system call
+/// there) does too, so that an abort gets its core. The handler ends the
+/// process with `exit_group(128 + signal)`, or `exit_group(511)` (status
+/// 255) after an abort.
+pub fn build_with_dumpcore(abi: &Abi, devices: &Devices, d: &hvt::Dumpcore) -> Policy {
+    Policy {
+        title: format!("solo5-spt, {abi}, --dumpcore"),
+        rules: rules::with_dumpcore(rules::for_abi(abi, devices), abi, d),
+        trap: true,
     }
 }
 
@@ -144,10 +166,17 @@ impl fmt::Display for Policy {
     /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "# seccomp policy of {}, x86_64", self.title)?;
-        writeln!(
-            f,
-            "# any other system call or argument kills the process (SIGSYS, exit status 159)"
-        )?;
+        if self.trap {
+            writeln!(
+                f,
+                "# any other system call or argument raises SIGSYS: the core is written, exit status 159"
+            )?;
+        } else {
+            writeln!(
+                f,
+                "# any other system call or argument kills the process (SIGSYS, exit status 159)"
+            )?;
+        }
         let calls: Vec<String> = self.rules.iter().map(Rule::to_string).collect();
         let width = calls.iter().map(String::len).max().unwrap_or(0);
         for (call, rule) in calls.iter().zip(&self.rules) {
@@ -184,6 +213,7 @@ impl Policy {
                         Op::Eq => SeccompCmpOp::Eq,
                         Op::Le => SeccompCmpOp::Le,
                         Op::Ge => SeccompCmpOp::Ge,
+                        Op::Ne => SeccompCmpOp::Ne,
                         Op::MaskedEq(mask) => SeccompCmpOp::MaskedEq(mask),
                     };
                     SeccompCondition::new(c.arg, width, op, c.value)
@@ -202,7 +232,11 @@ impl Policy {
             .collect();
         let filter = SeccompFilter::new(
             rules,
-            SeccompAction::KillProcess,
+            if self.trap {
+                SeccompAction::Trap
+            } else {
+                SeccompAction::KillProcess
+            },
             SeccompAction::Allow,
             TargetArch::x86_64,
         )

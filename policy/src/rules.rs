@@ -92,6 +92,8 @@ pub(crate) enum Op {
     Le,
     /// The argument is at least the value, compared unsigned.
     Ge,
+    /// The argument differs from the value.
+    Ne,
     /// The argument's bits under the mask equal the value (`value` is 0
     /// and the mask `block_size - 1`: a whole number of blocks).
     MaskedEq(u64),
@@ -117,6 +119,7 @@ impl fmt::Display for Cond {
             Op::Eq => "==",
             Op::Le => "<=",
             Op::Ge => ">=",
+            Op::Ne => "!=",
             // A whole number of blocks: `count % 512 == 0`.
             Op::MaskedEq(mask) if self.value == 0 && mask.wrapping_add(1).is_power_of_two() => {
                 return write!(f, "{} % {} == 0", self.name, mask.wrapping_add(1));
@@ -366,6 +369,62 @@ pub(crate) fn for_abi(abi: &Abi, devices: &Devices) -> Vec<Rule> {
             Syscall::Write,
             vec![fd_is("fd", 2)],
             "solo5_net_read, solo5_yield (end-of-file notice)",
+        ));
+    }
+    rules
+}
+
+/// `rules` with what solo5-spt's `--dumpcore` needs (see
+/// [`crate::build_with_dumpcore`]): the core file created in the
+/// directory and written through the descriptor `openat` returns, the
+/// resident pages asked of `mincore`, the tender's lines on stderr; on
+/// the spt v2 ABI, `exit_group(255)` left off the list (it raises SIGSYS:
+/// the guest's abort, dumped by the handler, which then exits with 511).
+pub(crate) fn with_dumpcore(mut rules: Vec<Rule>, abi: &Abi, d: &crate::hvt::Dumpcore) -> Vec<Rule> {
+    if matches!(abi, Abi::SptV2 { .. }) {
+        for r in rules.iter_mut().filter(|r| r.syscall == Syscall::ExitGroup) {
+            r.conds = vec![Cond {
+                arg: 0,
+                name: "status",
+                width: Width::Int,
+                op: Op::Ne,
+                value: 255,
+                symbol: None,
+            }];
+            r.needed_by = "solo5_exit (an abort, status 255, raises SIGSYS for the core)";
+        }
+    }
+    let flags = Cond {
+        symbol: Some("O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC"),
+        ..int_is(2, "flags", d.flags, "")
+    };
+    let mode = Cond {
+        symbol: Some("0600"),
+        ..int_is(3, "mode", d.mode as i32, "")
+    };
+    rules.push(rule(
+        Syscall::Openat,
+        vec![fd_is("dfd", d.dir_fd), flags, mode],
+        "dumpcore: create the core file",
+    ));
+    rules.push(rule(
+        Syscall::Mincore,
+        Vec::new(),
+        "dumpcore: which guest pages are resident",
+    ));
+    rules.push(rule(
+        Syscall::Pwrite64,
+        vec![fd_is("fd", d.core_fd)],
+        "dumpcore: write the core file (the descriptor openat returns)",
+    ));
+    if !rules
+        .iter()
+        .any(|r| r.syscall == Syscall::Write && r.conds == vec![fd_is("fd", 2)])
+    {
+        rules.push(rule(
+            Syscall::Write,
+            vec![fd_is("fd", 2)],
+            "dumpcore: the tender's lines",
         ));
     }
     rules

@@ -67,7 +67,7 @@ fn main() -> ExitCode {
         Err(e) => return fail("load", &e),
     };
     let t1 = Instant::now();
-    let policy = match solo5_spt::policy_for(&mut k, &o) {
+    let policy = match solo5_spt::policy_for(&mut k, &o, None) {
         Ok(p) => p,
         Err(e) => return fail("devices", &e),
     };

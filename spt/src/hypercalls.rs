@@ -75,7 +75,7 @@ pub static TABLE: Hypercalls = Hypercalls {
     block_read,
     block_write,
     set_tls_base,
-    exit,
+    exit: crate::dumpcore::exit_entry,
 };
 
 /// Fix the state before the jump. Returns false if it was already set.
@@ -272,6 +272,12 @@ unsafe extern "C" fn set_tls_base(base: u64) -> u32 {
     }
 }
 
-unsafe extern "C" fn exit(status: i32) -> ! {
+/// `solo5_exit`, `solo5_abort` (reached through
+/// [`crate::dumpcore::exit_entry`], which saves the guest's registers for
+/// an abort's core under `--dumpcore`).
+pub(crate) unsafe extern "C" fn exit(status: i32) -> ! {
+    if status == solo5_abi::EXIT_ABORT {
+        crate::dumpcore::native_abort();
+    }
     sys::exit_group(status)
 }

@@ -7,6 +7,7 @@
 //! host functions ([`hypercalls`]), upstream's v2 ABI an epoll set and a
 //! timerfd for the guest's own system calls.
 
+pub mod dumpcore;
 pub mod hypercalls;
 pub mod launch;
 pub mod memory;
@@ -26,7 +27,7 @@ use solo5_tender::manifest::Manifest;
 use solo5_tender::notes::{self, NoteError, SptAbi};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 /// The program name every line of the tender starts with.
@@ -35,6 +36,9 @@ pub const PROG: &str = "solo5-spt";
 /// Why solo5-spt could not start the guest. Each is one line for the user.
 #[derive(Debug, Error)]
 pub enum SptError {
+    /// `--dumpcore=DIR`.
+    #[error(transparent)]
+    Dumpcore(#[from] dumpcore::DumpcoreError),
     /// The kernel file could not be read.
     #[error("{0}: Could not open")]
     ReadKernel(String, #[source] io::Error),
@@ -140,7 +144,11 @@ fn policy_devices(devices: &Devices) -> solo5_policy::Devices {
 /// The policy a kernel and command line get, with their devices attached;
 /// for `--print-policy`. The v2 event descriptors are created as they would
 /// be for a run, so the numbers printed are the real ones.
-pub fn policy_for(k: &mut Kernel, o: &Options) -> Result<Policy, SptError> {
+pub fn policy_for(
+    k: &mut Kernel,
+    o: &Options,
+    dumpcore: Option<&Path>,
+) -> Result<Policy, SptError> {
     let devices = attach(&mut k.manifest, o)?;
     let abi = match k.abi {
         SptAbi::Native => Abi::Native,
@@ -152,7 +160,14 @@ pub fn policy_for(k: &mut Kernel, o: &Options) -> Result<Policy, SptError> {
             }
         }
     };
-    Ok(solo5_policy::build(&abi, &policy_devices(&devices)))
+    Ok(match dumpcore.map(dumpcore::Dumpcore::open).transpose()? {
+        Some(d) => {
+            let core_fd = dumpcore::lowest_free_fd()
+                .map_err(|e| SptError::Dumpcore(dumpcore::DumpcoreError::Open(e)))?;
+            solo5_policy::build_with_dumpcore(&abi, &policy_devices(&devices), &d.policy(core_fd))
+        }
+        None => solo5_policy::build(&abi, &policy_devices(&devices)),
+    })
 }
 
 fn host_state(mem_size: u64, devices: &Devices) -> HostState {
@@ -169,7 +184,11 @@ fn host_state(mem_size: u64, devices: &Devices) -> HostState {
 
 /// Run the kernel: attach devices, build guest memory, harden this process
 /// and jump. Returns only on error.
-pub fn run(mut k: Kernel, o: &Options) -> Result<std::convert::Infallible, SptError> {
+pub fn run(
+    mut k: Kernel,
+    o: &Options,
+    dumpcore: Option<&Path>,
+) -> Result<std::convert::Infallible, SptError> {
     let mem_size = o.mem_mib << 20;
     let devices = attach(&mut k.manifest, o)?;
     let mut mem = GuestMemory::map(mem_size)?;
@@ -218,10 +237,29 @@ pub fn run(mut k: Kernel, o: &Options) -> Result<std::convert::Infallible, SptEr
     if o.x_exec_heap {
         eprintln!("{PROG}: warning: --x-exec-heap: the guest heap is writable and executable");
     }
-    let filter = solo5_policy::build(&abi, &policy_devices(&devices)).compile()?;
+    let dump = dumpcore.map(dumpcore::Dumpcore::open).transpose()?;
+    // Nothing opens or closes a descriptor from here to the guest's end:
+    // the lowest free one is what the core file's openat will return.
+    let core_fd = match dump {
+        Some(_) => dumpcore::lowest_free_fd()
+            .map_err(|e| SptError::Dumpcore(dumpcore::DumpcoreError::Open(e)))?,
+        None => -1,
+    };
+    let policy = match &dump {
+        Some(d) => {
+            solo5_policy::build_with_dumpcore(&abi, &policy_devices(&devices), &d.policy(core_fd))
+        }
+        None => solo5_policy::build(&abi, &policy_devices(&devices)),
+    };
+    let filter = policy.compile()?;
     launch::drop_capabilities()?;
     launch::guest_signals()?;
     launch::stop_signals()?;
+    if let Some(d) = dump {
+        d.check_writable()?;
+        let base = solo5_abi::GUEST_MIN;
+        d.arm(core_fd, base, mem.size() - base)?;
+    }
     // Descriptors and memory must outlive this function: the guest owns
     // them until the process exits.
     std::mem::forget(devices);

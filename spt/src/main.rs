@@ -39,13 +39,51 @@ pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
     }
 }
 
+/// Take `--dumpcore=DIR` out of the options (the words before `--` or the
+/// kernel); the last one given wins.
+fn dumpcore_option(
+    args: Vec<std::ffi::OsString>,
+) -> Result<(Vec<std::ffi::OsString>, Option<std::path::PathBuf>), String> {
+    let mut dir = None;
+    let mut out = Vec::with_capacity(args.len());
+    let mut options = true;
+    for a in args {
+        if options {
+            let s = a.to_string_lossy();
+            if s == "--" || !s.starts_with('-') {
+                options = false;
+            } else if let Some(v) = s.strip_prefix("--dumpcore=") {
+                if v.is_empty() {
+                    return Err("--dumpcore: expected --dumpcore=DIR".into());
+                }
+                let raw = &a.as_encoded_bytes()["--dumpcore=".len()..];
+                // SAFETY: a suffix after an ASCII prefix of an OsStr's
+                // encoded bytes is a valid encoding.
+                dir = Some(unsafe { std::ffi::OsStr::from_encoded_bytes_unchecked(raw) }.into());
+                continue;
+            }
+        }
+        out.push(a);
+    }
+    Ok((out, dir))
+}
+
 fn tender_main() -> Result<(), ()> {
     // With descriptor 0, 1 or 2 closed, the next file the tender opens would
     // take its number: the console would write into a disk image or a tap.
     if let Err(e) = solo5_tender::stdfds::ensure_open() {
         return fail(&e);
     }
-    let o = match cmdline::parse(std::env::args_os().skip(1)) {
+    let (args, dumpcore) = match dumpcore_option(std::env::args_os().skip(1).collect()) {
+        Ok(v) => v,
+        Err(line) => {
+            let _ = std::io::stderr()
+                .lock()
+                .write_all(format!("{PROG}: {line}\n").as_bytes());
+            return Err(());
+        }
+    };
+    let o = match cmdline::parse(args) {
         Ok(Command::Run(o)) => o,
         Ok(Command::Help) => {
             return output(&cmdline::usage(PROG));
@@ -60,12 +98,12 @@ fn tender_main() -> Result<(), ()> {
         Err(e) => return fail(&e),
     };
     if o.print_policy {
-        return match solo5_spt::policy_for(&mut kernel, &o) {
+        return match solo5_spt::policy_for(&mut kernel, &o, dumpcore.as_deref()) {
             Ok(p) => output(&p.to_string()),
             Err(e) => fail(&e),
         };
     }
-    match solo5_spt::run(kernel, &o) {
+    match solo5_spt::run(kernel, &o, dumpcore.as_deref()) {
         Ok(never) => match never {},
         Err(e) => fail(&e),
     }

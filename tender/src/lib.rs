@@ -3,6 +3,7 @@
 //! layout. Nothing here depends on how the guest is run (spt or hvt).
 
 pub mod cmdline;
+pub mod core_dump;
 pub mod devices;
 pub mod elf;
 pub mod kernel_file;

@@ -19,6 +19,10 @@ pub mod nr {
     pub const PREAD64: usize = 17;
     /// `pwrite64(2)`.
     pub const PWRITE64: usize = 18;
+    /// `mincore(2)`.
+    pub const MINCORE: usize = 27;
+    /// `openat(2)`.
+    pub const OPENAT: usize = 257;
     /// `arch_prctl(2)`.
     pub const ARCH_PRCTL: usize = 158;
     /// `clock_gettime(2)`.

@@ -318,3 +318,81 @@ fn native_block_requests_are_whole_blocks_up_to_the_largest() {
         }
     }
 }
+
+/// solo5-spt's `--dumpcore` rules: the core file created in the
+/// directory with exactly the flags and mode, written through the
+/// descriptor openat returns, `mincore`; calls off the list raise SIGSYS
+/// (Trap: without a handler, the child dies of it as with a kill); on the
+/// spt v2 ABI `exit_group(255)` raises it too, any other status passes.
+#[test]
+fn dumpcore_rules_create_and_write_the_core_only() {
+    use crate::hvt::Dumpcore;
+    let fx = Fixture::new();
+    let dir = std::env::temp_dir().join(format!("policy-dump-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let dirfd = std::fs::File::open(&dir).unwrap();
+    let core = fd(&fx.other_blk);
+    let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC;
+    let d = Dumpcore {
+        dir_fd: dirfd.as_raw_fd(),
+        core_fd: fx.other_blk.as_raw_fd(),
+        flags,
+        mode: 0o600,
+    };
+    let dfd = dirfd.as_raw_fd() as u64;
+    // Made before the fork: the child may not allocate under the filter.
+    let name = std::ffi::CString::new(format!("core.{}", std::process::id())).unwrap();
+    let openat = |dfd: u64, flags: i32, mode: u64| {
+        // SAFETY: a NUL-terminated name; integers otherwise.
+        unsafe { libc::syscall(libc::SYS_openat, dfd, name.as_ptr(), flags as u64, mode) }
+    };
+    for abi in fx.abis() {
+        let f = crate::build_with_dumpcore(&abi, &fx.devices(), &d)
+            .compile()
+            .expect("compiles");
+        let v2 = !matches!(abi, Abi::Native);
+        // The file may exist from the other ABI's run: EEXIST still shows
+        // the call was allowed (Exited(1)).
+        let created = run_openat(&f, || openat(dfd, flags, 0o600));
+        assert!(
+            created == ALLOWED || created == Outcome::Exited(1),
+            "{abi}: {created:?}"
+        );
+        expect(&f, KILLED, &format!("{abi}: openat without O_EXCL"), || {
+            openat(dfd, flags & !libc::O_EXCL, 0o600)
+        });
+        expect(&f, KILLED, &format!("{abi}: openat mode 0644"), || {
+            openat(dfd, flags, 0o644)
+        });
+        expect(&f, KILLED, &format!("{abi}: openat elsewhere"), || {
+            openat(libc::AT_FDCWD as u64, flags, 0o600)
+        });
+        expect(&f, ALLOWED, &format!("{abi}: pwrite64 core"), || {
+            pwrite(core, 512, 0)
+        });
+        expect(&f, KILLED, &format!("{abi}: pwrite64 other"), || {
+            pwrite(1, 1, 0)
+        });
+        let status = if v2 { KILLED } else { Outcome::Exited(255) };
+        expect(&f, status, &format!("{abi}: exit_group(255)"), || {
+            exit_group(255)
+        });
+        expect(
+            &f,
+            Outcome::Exited(255),
+            &format!("{abi}: exit_group(511)"),
+            || exit_group(511),
+        );
+        expect(
+            &f,
+            Outcome::Exited(159),
+            &format!("{abi}: exit_group(159)"),
+            || exit_group(159),
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn run_openat(f: &crate::Filter, call: impl Fn() -> libc::c_long) -> Outcome {
+    super::run(f, call)
+}
