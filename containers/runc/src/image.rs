@@ -15,6 +15,7 @@
 //! image's file, never anything about the host.
 
 use crate::sys;
+use nix::fcntl::OFlag;
 use std::fmt;
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
@@ -169,7 +170,7 @@ impl Rootfs {
         // First without opening anything: O_PATH names the file (or the
         // final symbolic link itself) without calling a driver's open,
         // blocking on a FIFO or following a link.
-        let probe = sys::open_in_root(self.dir.as_fd(), path, libc::O_PATH).map_err(io)?;
+        let probe = sys::open_in_root(self.dir.as_fd(), path, OFlag::O_PATH).map_err(io)?;
         let st = sys::fstat(probe.as_fd()).map_err(io)?;
         if st.st_mode & libc::S_IFMT != libc::S_IFREG {
             return Err(err(Why::NotRegular(kind(st.st_mode))));
@@ -179,7 +180,11 @@ impl Rootfs {
         if write && st.st_nlink != 1 {
             return Err(err(Why::Linked));
         }
-        let flags = if write { libc::O_RDWR } else { libc::O_RDONLY };
+        let flags = if write {
+            OFlag::O_RDWR
+        } else {
+            OFlag::O_RDONLY
+        };
         let fd = sys::open_in_root(self.dir.as_fd(), path, flags).map_err(io)?;
         // What was opened, checked again (it may have been replaced since
         // the probe; the inode number may change on an overlay's copy-up,
@@ -201,7 +206,7 @@ impl Rootfs {
     /// Whether anything is at image path `path` (a final symbolic link
     /// counts, whatever it points to).
     pub fn has(&self, path: &str) -> Result<bool, ImageError> {
-        match sys::open_in_root(self.dir.as_fd(), path, libc::O_PATH) {
+        match sys::open_in_root(self.dir.as_fd(), path, OFlag::O_PATH) {
             Ok(_) => Ok(true),
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => Ok(false),
             Err(e) => Err(ImageError {
@@ -328,8 +333,7 @@ mod tests {
 
     #[test]
     fn chown_changes_the_images_file_only() {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
+        if !nix::unistd::geteuid().is_root() {
             return;
         }
         let t = Tmp::new("chown");

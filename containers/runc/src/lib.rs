@@ -4,6 +4,9 @@
 //! solo5-netns-exec and the host's tender (see [`bundle`]); everything
 //! else, and every other command, goes to runc unchanged. `delete` also
 //! removes stale tc state of ours left in the pod's network namespace.
+//! Its system calls are `nix`'s: the crate has no `unsafe`.
+
+#![forbid(unsafe_code)]
 
 pub mod bundle;
 pub mod cli;
