@@ -434,8 +434,24 @@ fn the_wrappers_behave_like_upstreams() {
         o.dump()
     );
 
-    // The ld wrapper links the same objects into the same kind of binary.
     let objs = programs().join("obj");
+    // A program without its manifest does not link, and says why.
+    let o = run_cmd(
+        Command::new(&cc)
+            .args(["-z", "solo5-abi=spt"])
+            .arg(objs.join("hello.o"))
+            .arg("-o")
+            .arg(tmp.path.join("no-manifest")),
+        LIMIT,
+    );
+    assert_ne!(o.status, 0, "{}", o.dump());
+    assert!(
+        o.stderr.contains("no Solo5 manifest: link the manifest.o"),
+        "{}",
+        o.dump()
+    );
+
+    // The ld wrapper links the same objects into the same kind of binary.
     let out = tmp.path.join("hello.hvt");
     let o = run_cmd(
         Command::new(toolchain().join("bin/x86_64-solo5-none-static-ld"))
