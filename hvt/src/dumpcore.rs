@@ -24,6 +24,7 @@
 use crate::memory::GuestMemory;
 use crate::sys::{self, Errno};
 use kvm_bindings::{kvm_regs, kvm_sregs};
+use solo5_tender::core_dump::{self, reg, UserRegs};
 use std::ffi::CString;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -46,25 +47,7 @@ pub const CORE_FLAGS: i32 = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc
 /// The core file's mode.
 pub const CORE_MODE: u32 = 0o600;
 
-/// Offset of the `PT_NOTE` data: after the ELF header and two program
-/// headers.
-pub const NOTE_OFFSET: u64 = 64 + 2 * 56;
-/// Size of `prstatus_t` on x86_64.
-pub const PRSTATUS_SIZE: usize = 336;
-/// The note: header (12), name (8), descriptor.
-pub const NOTE_SIZE: u64 = 12 + 8 + PRSTATUS_SIZE as u64;
-/// Offset of guest physical address 0 in the file.
-pub const MEM_OFFSET: u64 = NOTE_OFFSET + NOTE_SIZE;
-/// Offset of `pr_reg` in `prstatus_t`.
-const PR_REG: usize = 112;
-/// Offset of `pr_cursig` in `prstatus_t`.
-const PR_CURSIG: usize = 12;
-/// Offset of `pr_pid` in `prstatus_t`.
-const PR_PID: usize = 32;
-/// Host page size.
-const PAGE: u64 = 4096;
-/// Pages asked of `mincore` at a time (its vector on the stack).
-const CHUNK: usize = 4096;
+pub use solo5_tender::core_dump::{MEM_OFFSET, NOTE_OFFSET, NOTE_SIZE, PRSTATUS_SIZE};
 
 /// Where the registers of the core come from, besides KVM's.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -209,11 +192,15 @@ impl Dumpcore {
             self.shown
         ));
         let size = mem.mem_size();
-        let head = headers(size, &prstatus(regs, sregs, frame, signal));
-        let mut ok = pwrite_all(fd, head.as_ptr(), head.len(), 0).is_ok();
-        let (written, total, err) = write_resident(fd, mem);
+        let head = core_dump::headers(0, size, &prstatus(regs, sregs, frame, signal));
+        // SAFETY: head is a live buffer of its length.
+        let mut ok = unsafe { core_dump::pwrite_all(fd, head.as_ptr(), head.len(), 0) }.is_ok();
+        // SAFETY: [host_base, + mem_size) is the guest mapping (the slot's
+        // first mem_size bytes).
+        let (written, total, err) =
+            unsafe { core_dump::write_resident(fd, mem.host_base() as *const u8, size) };
         if let Some(e) = err {
-            sys::warn(format_args!("dumpcore: write failed: {e}"));
+            sys::warn(format_args!("dumpcore: write failed: {}", Errno(e)));
             ok = false;
         }
         sys::warn(format_args!(
@@ -232,86 +219,6 @@ fn failed() {
     ));
 }
 
-/// `pwrite64` until done.
-fn pwrite_all(fd: i32, mut p: *const u8, mut len: usize, mut off: u64) -> Result<(), Errno> {
-    while len > 0 {
-        // SAFETY: the caller's buffer is readable for `len` bytes.
-        let n = unsafe { libc::pwrite(fd, p.cast(), len, off as libc::off_t) };
-        if n < 0 {
-            let e = Errno::last();
-            if e.0 == libc::EINTR {
-                continue;
-            }
-            return Err(e);
-        }
-        if n == 0 {
-            return Err(Errno(libc::EIO));
-        }
-        let n = n as usize;
-        p = p.wrapping_add(n);
-        len -= n;
-        off += n as u64;
-    }
-    Ok(())
-}
-
-/// Write every resident page of `[0, mem_size)` at 532 + its address, one
-/// `pwrite64` per run of resident pages, and one zero byte at the very end
-/// if the last page is not resident (so that the file has its full
-/// length). Returns (pages written, total pages, first error).
-fn write_resident(fd: i32, mem: &GuestMemory) -> (u64, u64, Option<Errno>) {
-    let size = mem.mem_size();
-    let total = size / PAGE;
-    let base = mem.host_base() as *mut u8;
-    let mut vec = [0u8; CHUNK];
-    let mut written = 0;
-    let mut last_resident = false;
-    let mut page = 0;
-    while page < total {
-        let n = (total - page).min(CHUNK as u64) as usize;
-        // SAFETY: [base + page * PAGE, + n pages) lies inside the guest
-        // mapping (page aligned: mmap's); `vec` holds n bytes.
-        let rc = unsafe {
-            libc::mincore(
-                base.wrapping_add((page * PAGE) as usize).cast(),
-                n * PAGE as usize,
-                vec.as_mut_ptr(),
-            )
-        };
-        if rc != 0 {
-            return (written, total, Some(Errno::last()));
-        }
-        let mut i = 0;
-        while i < n {
-            if vec[i] & 1 == 0 {
-                last_resident = false;
-                i += 1;
-                continue;
-            }
-            let start = i;
-            while i < n && vec[i] & 1 != 0 {
-                i += 1;
-            }
-            last_resident = true;
-            let gpa = (page + start as u64) * PAGE;
-            let len = (i - start) * PAGE as usize;
-            let p = base.wrapping_add(gpa as usize);
-            if let Err(e) = pwrite_all(fd, p, len, MEM_OFFSET + gpa) {
-                return (written, total, Some(e));
-            }
-            written += (i - start) as u64;
-        }
-        page += n as u64;
-    }
-    if !last_resident && size > 0 {
-        let zero = 0u8;
-        if let Err(e) = pwrite_all(fd, &zero, 1, MEM_OFFSET + size - 1) {
-            return (written, total, Some(e));
-        }
-    }
-    (written, total, None)
-}
-
 /// The `prstatus_t`: the signal, and `pr_reg` (a `user_regs_struct`) from
 /// KVM's registers, with `frame`'s in their place where given.
 pub fn prstatus(
@@ -320,15 +227,9 @@ pub fn prstatus(
     frame: Option<&Frame>,
     signal: i32,
 ) -> [u8; PRSTATUS_SIZE] {
-    let mut b = [0u8; PRSTATUS_SIZE];
-    // pr_info.si_signo and pr_cursig.
-    b[0..4].copy_from_slice(&signal.to_le_bytes());
-    b[PR_CURSIG..PR_CURSIG + 2].copy_from_slice(&(signal as u16).to_le_bytes());
-    // As upstream, no pid: the guest is not a host process.
-    b[PR_PID..PR_PID + 4].copy_from_slice(&0u32.to_le_bytes());
     let r = regs.copied().unwrap_or_default();
     let s = sregs.copied().unwrap_or_default();
-    let mut v: [u64; 27] = [
+    let mut v: UserRegs = [
         r.r15,
         r.r14,
         r.r13,
@@ -358,54 +259,23 @@ pub fn prstatus(
         u64::from(s.gs.selector),
     ];
     if let Some(f) = frame {
-        v[16] = f.rip;
-        v[17] = f.cs;
-        v[18] = f.rflags;
-        v[19] = f.rsp;
-        v[20] = f.ss;
+        v[reg::RIP] = f.rip;
+        v[reg::CS] = f.cs;
+        v[reg::EFLAGS] = f.rflags;
+        v[reg::RSP] = f.rsp;
+        v[reg::SS] = f.ss;
         if let Some((rax, rdx)) = f.rax_rdx {
-            v[10] = rax;
-            v[12] = rdx;
+            v[reg::RAX] = rax;
+            v[reg::RDX] = rdx;
         }
     }
-    for (i, x) in v.iter().enumerate() {
-        b[PR_REG + i * 8..PR_REG + i * 8 + 8].copy_from_slice(&x.to_le_bytes());
-    }
-    b
+    core_dump::prstatus(&v, signal)
 }
 
 /// The ELF header, both program headers and the note, for a guest of
-/// `mem_size` bytes: the first 532 bytes of the file.
+/// `mem_size` bytes at guest physical address 0.
 pub fn headers(mem_size: u64, prstatus: &[u8; PRSTATUS_SIZE]) -> [u8; MEM_OFFSET as usize] {
-    let mut b = [0u8; MEM_OFFSET as usize];
-    // e_ident: magic, ELFCLASS64, ELFDATA2LSB, EV_CURRENT, OSABI 255.
-    b[0..8].copy_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0xff]);
-    let mut put = |at: usize, bytes: &[u8]| b[at..at + bytes.len()].copy_from_slice(bytes);
-    put(16, &4u16.to_le_bytes()); // e_type ET_CORE
-    put(18, &62u16.to_le_bytes()); // e_machine EM_X86_64
-    put(20, &1u32.to_le_bytes()); // e_version
-    put(32, &64u64.to_le_bytes()); // e_phoff
-    put(52, &64u16.to_le_bytes()); // e_ehsize
-    put(54, &56u16.to_le_bytes()); // e_phentsize
-    put(56, &2u16.to_le_bytes()); // e_phnum
-                                  // PT_NOTE: flags 0, align 0, vaddr 0.
-    put(64, &4u32.to_le_bytes());
-    put(64 + 8, &NOTE_OFFSET.to_le_bytes());
-    put(64 + 32, &NOTE_SIZE.to_le_bytes());
-    put(64 + 40, &NOTE_SIZE.to_le_bytes());
-    // PT_LOAD of all guest memory at guest (physical = virtual) address 0.
-    put(120, &1u32.to_le_bytes());
-    put(120 + 8, &MEM_OFFSET.to_le_bytes());
-    put(120 + 32, &mem_size.to_le_bytes());
-    put(120 + 40, &mem_size.to_le_bytes());
-    // The note: namesz 8 (upstream's `char name[8]`), descsz, NT_PRSTATUS.
-    let n = NOTE_OFFSET as usize;
-    put(n, &8u32.to_le_bytes());
-    put(n + 4, &(PRSTATUS_SIZE as u32).to_le_bytes());
-    put(n + 8, &1u32.to_le_bytes());
-    put(n + 12, b"CORE\0\0\0\0");
-    put(n + 20, prstatus);
-    b
+    core_dump::headers(0, mem_size, prstatus)
 }
 
 /// The lowest descriptor number not open now: what the next `openat`

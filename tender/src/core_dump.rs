@@ -114,10 +114,9 @@ pub fn headers(vaddr: u64, size: u64, prstatus: &[u8; PRSTATUS_SIZE]) -> [u8; ME
     put(64 + 8, &NOTE_OFFSET.to_le_bytes());
     put(64 + 32, &NOTE_SIZE.to_le_bytes());
     put(64 + 40, &NOTE_SIZE.to_le_bytes());
-    // PT_LOAD of guest memory, readable, writable and executable as the
-    // guest's address space is to a debugger.
+    // PT_LOAD of guest memory; flags 0 and align 0, as upstream writes it
+    // (gdb reads the memory whatever the flags).
     put(120, &1u32.to_le_bytes());
-    put(120 + 4, &7u32.to_le_bytes());
     put(120 + 8, &MEM_OFFSET.to_le_bytes());
     put(120 + 16, &vaddr.to_le_bytes());
     put(120 + 24, &vaddr.to_le_bytes());
