@@ -305,7 +305,9 @@ fn a_pod_with_a_unikernel_through_the_cri() {
         return;
     }
     let Some(cni) = cni_bin() else {
-        solo5_e2e::skip!("SKIP: needs the CNI plugins (apt-get install containernetworking-plugins)");
+        solo5_e2e::skip!(
+            "SKIP: needs the CNI plugins (apt-get install containernetworking-plugins)"
+        );
         return;
     };
     let Some(net) = upstream("spt", "test_net.spt") else {

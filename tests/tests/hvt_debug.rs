@@ -449,7 +449,7 @@ fn gdb_debugs_upstreams_hello_at_cpl0_like_upstreams_debug_tender() {
     assert!(t.stdout.contains("Hello, World"), "{what}: {}", t.dump());
     assert!(
         t.stderr
-            .contains(&format!("solo5-hvt: \tgdb --ex=\"target remote localhost:")),
+            .contains("solo5-hvt: \tgdb --ex=\"target remote localhost:"),
         "{}",
         t.dump()
     );

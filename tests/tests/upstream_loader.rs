@@ -21,7 +21,9 @@ fn upstream() -> Option<PathBuf> {
     if bin.exists() && d.join("spt/test_hello.spt").exists() {
         Some(d)
     } else {
-        solo5_e2e::skip!("SKIP: ../shared/upstream-solo5 (upstream's binaries and tender) is absent");
+        solo5_e2e::skip!(
+            "SKIP: ../shared/upstream-solo5 (upstream's binaries and tender) is absent"
+        );
         None
     }
 }

@@ -36,7 +36,10 @@ pub fn upstream(test: &str) -> Option<PathBuf> {
     if dir.join("expected").is_dir() {
         Some(dir)
     } else {
-        assert!(!strict(), "{test}: ../shared/upstream-solo5 not found (SOLO5_TEST_STRICT)");
+        assert!(
+            !strict(),
+            "{test}: ../shared/upstream-solo5 not found (SOLO5_TEST_STRICT)"
+        );
         eprintln!(
             "{test}: SKIPPED: ../shared/upstream-solo5 not found (upstream's fixtures \
              and tools); nothing compared"
@@ -54,7 +57,11 @@ pub fn upstream_elftool(test: &str) -> Option<PathBuf> {
     if runs {
         Some(bin)
     } else {
-        assert!(!strict(), "{test}: {} does not run here (SOLO5_TEST_STRICT)", bin.display());
+        assert!(
+            !strict(),
+            "{test}: {} does not run here (SOLO5_TEST_STRICT)",
+            bin.display()
+        );
         eprintln!(
             "{test}: SKIPPED: {} does not run here; nothing compared",
             bin.display()
