@@ -68,20 +68,7 @@ pub struct KvmDebug {
     pub set_guest_debug: u64,
 }
 
-/// What the core dump needs: the directory opened at set-up, and the
-/// descriptor the core file's `openat` returns (the lowest free one when
-/// the filter is built: nothing opens or closes a descriptor after it).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Dumpcore {
-    /// The directory's descriptor.
-    pub dir_fd: i32,
-    /// The core file's descriptor to be.
-    pub core_fd: i32,
-    /// The `openat` flags (`O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC`).
-    pub flags: i32,
-    /// The core file's mode (0600).
-    pub mode: u32,
-}
+pub use crate::Dumpcore;
 
 fn int_eq(arg: u8, name: &'static str, value: u64, symbol: Option<&'static str>) -> Cond {
     Cond {

@@ -73,6 +73,21 @@ pub struct Devices {
     pub max_block_request: u64,
 }
 
+/// What the core dump needs: the directory opened at set-up, and the
+/// descriptor the core file's `openat` returns (the lowest free one when
+/// the filter is built: nothing opens or closes a descriptor after it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Dumpcore {
+    /// The directory's descriptor.
+    pub dir_fd: i32,
+    /// The core file's descriptor to be.
+    pub core_fd: i32,
+    /// The `openat` flags (`O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC`).
+    pub flags: i32,
+    /// The core file's mode (0600).
+    pub mode: u32,
+}
+
 /// Which guest ABI the policy is for: it decides who makes the system
 /// calls and so which ones are needed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,7 +161,7 @@ pub fn build(abi: &Abi, devices: &Devices) -> Policy {
 /// there) does too, so that an abort gets its core. The handler ends the
 /// process with `exit_group(128 + signal)`, or `exit_group(511)` (status
 /// 255) after an abort.
-pub fn build_with_dumpcore(abi: &Abi, devices: &Devices, d: &hvt::Dumpcore) -> Policy {
+pub fn build_with_dumpcore(abi: &Abi, devices: &Devices, d: &Dumpcore) -> Policy {
     Policy {
         title: format!("solo5-spt, {abi}, --dumpcore"),
         rules: rules::with_dumpcore(rules::for_abi(abi, devices), abi, d),

@@ -380,11 +380,7 @@ pub(crate) fn for_abi(abi: &Abi, devices: &Devices) -> Vec<Rule> {
 /// resident pages asked of `mincore`, the tender's lines on stderr; on
 /// the spt v2 ABI, `exit_group(255)` left off the list (it raises SIGSYS:
 /// the guest's abort, dumped by the handler, which then exits with 511).
-pub(crate) fn with_dumpcore(
-    mut rules: Vec<Rule>,
-    abi: &Abi,
-    d: &crate::hvt::Dumpcore,
-) -> Vec<Rule> {
+pub(crate) fn with_dumpcore(mut rules: Vec<Rule>, abi: &Abi, d: &crate::Dumpcore) -> Vec<Rule> {
     if matches!(abi, Abi::SptV2 { .. }) {
         for r in rules.iter_mut().filter(|r| r.syscall == Syscall::ExitGroup) {
             r.conds = vec![Cond {

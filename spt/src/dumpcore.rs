@@ -80,13 +80,6 @@ static ARMED: ArmedCell = ArmedCell(UnsafeCell::new(None));
 /// Set by the first dump: a second fault (in the handler itself) exits.
 static DUMPING: AtomicBool = AtomicBool::new(false);
 
-/// The guest's registers at its call of the table's `exit` (native ABI).
-struct Saved(UnsafeCell<UserRegs>);
-// SAFETY: written by the table's `exit` entry on the guest's one thread,
-// read by the same call.
-unsafe impl Sync for Saved {}
-static SAVED: Saved = Saved(UnsafeCell::new([0; 27]));
-
 /// `--dumpcore=DIR`, opened.
 #[derive(Debug)]
 pub struct Dumpcore {
@@ -307,37 +300,13 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut l
     crate::sys::exit_group(if abort { ABORT_EXIT } else { 128 + sig })
 }
 
-/// An abort through the native table: the core, with the registers
-/// `exit_entry` saved, then exit 255.
-pub(crate) fn native_abort() {
+/// An abort through the native table: the core, with the guest's
+/// registers `r` at its call (saved by the table's `exit` entry), then
+/// the table's exit 255.
+pub fn native_abort(r: &UserRegs) {
     // SAFETY: ARMED is written before the jump; read only.
     if unsafe { (*ARMED.0.get()).is_none() } {
         return;
     }
-    // SAFETY: exit_entry filled SAVED on this thread just before.
-    let r = unsafe { *SAVED.0.get() };
-    dump(&r, libc::SIGABRT);
-}
-
-/// The native table's `exit`: records the guest's callee-saved registers,
-/// its return address (where it called from) and its stack pointer, then
-/// goes on to `exit`. What a debugger needs to unwind the guest's frames.
-#[unsafe(naked)]
-pub(crate) unsafe extern "C" fn exit_entry(status: i32) -> ! {
-    core::arch::naked_asm!(
-        "mov [rip + {s} + 0], r15",
-        "mov [rip + {s} + 8], r14",
-        "mov [rip + {s} + 16], r13",
-        "mov [rip + {s} + 24], r12",
-        "mov [rip + {s} + 32], rbp",
-        "mov [rip + {s} + 40], rbx",
-        "mov [rip + {s} + 112], rdi",
-        "mov rax, [rsp]",
-        "mov [rip + {s} + 128], rax",
-        "lea rax, [rsp + 8]",
-        "mov [rip + {s} + 152], rax",
-        "jmp {exit}",
-        s = sym SAVED,
-        exit = sym crate::hypercalls::exit,
-    )
+    dump(r, libc::SIGABRT);
 }

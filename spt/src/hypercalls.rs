@@ -75,7 +75,7 @@ pub static TABLE: Hypercalls = Hypercalls {
     block_read,
     block_write,
     set_tls_base,
-    exit: crate::dumpcore::exit_entry,
+    exit: exit_entry,
 };
 
 /// Fix the state before the jump. Returns false if it was already set.
@@ -272,12 +272,44 @@ unsafe extern "C" fn set_tls_base(base: u64) -> u32 {
     }
 }
 
-/// `solo5_exit`, `solo5_abort` (reached through
-/// [`crate::dumpcore::exit_entry`], which saves the guest's registers for
-/// an abort's core under `--dumpcore`).
-pub(crate) unsafe extern "C" fn exit(status: i32) -> ! {
+/// `solo5_exit`, `solo5_abort` (reached through [`exit_entry`], which
+/// saves the guest's registers for an abort's core under `--dumpcore`).
+unsafe extern "C" fn exit(status: i32) -> ! {
     if status == solo5_abi::EXIT_ABORT {
-        crate::dumpcore::native_abort();
+        // SAFETY: exit_entry filled SAVED on this thread just before.
+        crate::dumpcore::native_abort(unsafe { &*SAVED.0.get() });
     }
     sys::exit_group(status)
+}
+
+/// The guest's registers at its call of the table's `exit`, in
+/// `user_regs_struct` order (`solo5_tender::core_dump::UserRegs`).
+struct Saved(UnsafeCell<[u64; 27]>);
+// SAFETY: written by `exit_entry` on the guest's one thread, read by the
+// `exit` it jumps to, on the same thread.
+unsafe impl Sync for Saved {}
+static SAVED: Saved = Saved(UnsafeCell::new([0; 27]));
+
+/// The table's `exit`: records the guest's callee-saved registers, rdi,
+/// its return address (where it called from) and its stack pointer, then
+/// goes on to `exit`. What a debugger needs to unwind the guest's frames
+/// from an abort's core.
+#[unsafe(naked)]
+unsafe extern "C" fn exit_entry(status: i32) -> ! {
+    core::arch::naked_asm!(
+        "mov [rip + {s} + 0], r15",
+        "mov [rip + {s} + 8], r14",
+        "mov [rip + {s} + 16], r13",
+        "mov [rip + {s} + 24], r12",
+        "mov [rip + {s} + 32], rbp",
+        "mov [rip + {s} + 40], rbx",
+        "mov [rip + {s} + 112], rdi",
+        "mov rax, [rsp]",
+        "mov [rip + {s} + 128], rax",
+        "lea rax, [rsp + 8]",
+        "mov [rip + {s} + 152], rax",
+        "jmp {exit}",
+        s = sym SAVED,
+        exit = sym exit,
+    )
 }
