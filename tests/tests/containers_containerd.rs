@@ -640,7 +640,9 @@ fn bench_containers() {
     assert_nothing_left(&c);
 
     // 2. Ping flood: pods (tcx; mirred under --seccomp) and a plain tap.
-    let image = urunc_image(&c, &work, "h10-bench-net", &net, "spt", "limit");
+    // test_net without "limit" serves until it is killed (containerd's
+    // teardown, or kill() below).
+    let image = urunc_image(&c, &work, "h10-bench-net", &net, "spt", "");
     let pod_tcx = Pod::new();
     let pod_mirred = Pod::new();
     for (pod, id, extra) in [
@@ -656,14 +658,26 @@ fn bench_containers() {
     }
     assert!(!pod_tcx.filters().contains("mirred"));
     let mirred_ok = pod_mirred.filters().contains("mirred");
+    // The wiring before replies went straight to the veth's peer: the
+    // helper alone in a pod, `--reply-egress`.
+    let pod_egress = Pod::new();
+    let mut egress = solo5_e2e::Running::spawn(
+        pod_egress
+            .ns
+            .command(&install.path("solo5-netns-exec"))
+            .args(["--verbose", "--reply-egress", "--"])
+            .arg(install.path("solo5-spt"))
+            .arg("--mem=56")
+            .arg(&net),
+    );
+    assert!(egress.wait_for(SERVING, Duration::from_secs(20)));
     let tap = solo5_e2e::Netns::with_prefix("h10tap");
     tap.tap("tap0", "10.0.0.1/20", 1500);
     let mut plain = solo5_e2e::Running::spawn(
         tap.command(&install.path("solo5-spt"))
             .arg("--mem=56")
             .arg("--net:service0=tap0")
-            .arg(&net)
-            .arg("limit"),
+            .arg(&net),
     );
     assert!(plain.wait_for(SERVING, Duration::from_secs(20)));
     // Where the difference comes from: the same flood answered by a
@@ -675,6 +689,11 @@ fn bench_containers() {
         (
             "pod eth0, tc mirred (solo5-runc, --seccomp)",
             &pod_mirred.peer,
+            "10.0.0.2",
+        ),
+        (
+            "pod eth0, tcx, replies out of eth0 (helper alone, --reply-egress)",
+            &pod_egress.peer,
             "10.0.0.2",
         ),
         (
@@ -693,53 +712,102 @@ fn bench_containers() {
             "127.0.0.1",
         ),
     ];
-    let mut ms: Vec<Vec<f64>> = vec![Vec::new(); peers.len()];
-    let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); 2];
-    // test_net with "limit" exits after 100000 pings: every responder
-    // serves the warm-up round and every round within that.
-    let flood_rounds = (rounds / 2).max(3).min(99_999 / pings as usize - 1);
-    for r in 0..flood_rounds + 1 {
-        let mut this = vec![0.0; peers.len()];
-        for k in 0..peers.len() {
-            let i = (k + r) % peers.len();
-            this[i] = flood_ms(peers[i].1, peers[i].2, pings).unwrap_or_else(|e| {
-                panic!(
-                    "{}: {e}\n--- plain tap's tender\n{}",
-                    peers[i].0,
-                    plain.stdout()
-                )
-            });
-        }
-        if r == 0 {
-            continue;
-        }
-        for i in 0..peers.len() {
-            ms[i].push(this[i]);
-        }
-        ratios[0].push(this[0] / this[2]);
-        ratios[1].push(this[1] / this[2]);
-    }
-    println!("\n#### Ping flood, `ping -f -q -c {pings}` elapsed ({flood_rounds} rounds, ms)\n");
-    println!("| responder | elapsed, median | per ping (µs) | vs plain tap, paired median |");
-    println!("|---|---|---|---|");
-    let mut per = Vec::new();
-    for (i, (name, _, _)) in peers.iter().enumerate() {
-        let ratio = match i {
-            0 | 1 => format!("{:.3}x", median(&mut ratios[i])),
-            2 => "1".to_string(),
-            _ => "-".to_string(),
+    let flood_rounds = (rounds / 2).max(3);
+    let fail = |what: &str, e: String| {
+        format!(
+            "{what}: {e}\n--- plain tap's tender\n{}\n--- egress pod's tender\n{}",
+            plain.stdout(),
+            egress.stdout()
+        )
+    };
+    // Twice: with the CPUs idling as configured (on a VM, usually a halt
+    // that exits to the host, whose wake-up dominates a one-in-flight
+    // flood), then with every CPU kept in its polling idle state while a
+    // PM QoS request of 0 µs (/dev/cpu_dma_latency) is held, which leaves
+    // the path's own cost.
+    for poll in [false, true] {
+        let _hold = poll.then(|| {
+            hold_cpu_latency_zero()
+                .unwrap_or_else(|e| panic!("{}", fail("/dev/cpu_dma_latency", e)))
+        });
+        let how = match poll {
+            false => "CPUs idle as configured",
+            true => "CPUs held in polling idle (/dev/cpu_dma_latency = 0)",
         };
-        let m = median(&mut ms[i]);
-        per.push(m * 1e3 / pings as f64);
-        println!("| {name} | {m:.0} | {:.2} | {ratio} |", per[i]);
+        let ms = flood_rounds_ms(&peers, flood_rounds, pings)
+            .unwrap_or_else(|e| panic!("{}", fail("flood", e)));
+        println!(
+            "\n#### Ping flood, `ping -f -q -c {pings}` elapsed, {how} ({flood_rounds} rounds, ms)\n"
+        );
+        println!("| responder | elapsed, median | per ping (µs) | vs plain tap, paired median (min-max) |");
+        println!("|---|---|---|---|");
+        let mut per = Vec::new();
+        for (i, (name, _, _)) in peers.iter().enumerate() {
+            let ratio = match i {
+                0..=2 => {
+                    let mut r: Vec<f64> = ms.iter().map(|round| round[i] / round[3]).collect();
+                    let (lo, hi) = min_max(&r);
+                    format!("{:.3}x ({lo:.3}-{hi:.3})", median(&mut r))
+                }
+                3 => "1".to_string(),
+                _ => "-".to_string(),
+            };
+            let mut m: Vec<f64> = ms.iter().map(|round| round[i]).collect();
+            let m = median(&mut m);
+            per.push(m * 1e3 / pings as f64);
+            println!("| {name} | {m:.0} | {:.2} | {ratio} |", per[i]);
+        }
+        println!(
+            "\nper ping: pod tcx - plain tap = {:.2} µs; replies out of eth0 - straight to its peer = {:.2} µs; \
+             veth - loopback (kernel answering) = {:.2} µs",
+            per[0] - per[3],
+            per[2] - per[0],
+            per[4] - per[5]
+        );
     }
-    println!(
-        "\nper ping: pod tcx - plain tap = {:.2} µs; veth - loopback (kernel answering) = {:.2} µs",
-        per[0] - per[2],
-        per[3] - per[4]
-    );
     if !mirred_ok {
         println!("\n(the --seccomp pod got tcx too: bpf(2) was allowed)");
     }
     plain.kill();
+    egress.kill();
+}
+
+/// Hold a PM QoS CPU latency request of 0 µs for as long as the file is
+/// open: the kernel then keeps idle CPUs in their polling state.
+fn hold_cpu_latency_zero() -> Result<std::fs::File, String> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/cpu_dma_latency")
+        .map_err(|e| e.to_string())?;
+    f.write_all(&0i32.to_ne_bytes())
+        .map_err(|e| e.to_string())?;
+    Ok(f)
+}
+
+/// One warm-up round, then `rounds` rounds of a flood at every peer, the
+/// order rotating: the elapsed ms, per round and peer.
+fn flood_rounds_ms(
+    peers: &[(&str, &solo5_e2e::Netns, &str)],
+    rounds: usize,
+    pings: u64,
+) -> Result<Vec<Vec<f64>>, String> {
+    let mut out = Vec::new();
+    for r in 0..rounds + 1 {
+        let mut this = vec![0.0; peers.len()];
+        for k in 0..peers.len() {
+            let i = (k + r) % peers.len();
+            this[i] = flood_ms(peers[i].1, peers[i].2, pings)
+                .map_err(|e| format!("{}: {e}", peers[i].0))?;
+        }
+        if r > 0 {
+            out.push(this);
+        }
+    }
+    Ok(out)
+}
+
+fn min_max(v: &[f64]) -> (f64, f64) {
+    v.iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)))
 }

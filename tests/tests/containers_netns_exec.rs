@@ -229,6 +229,90 @@ fn flood_is_answered_by_the_unikernel_and_the_tender_holds_nothing() {
     }
 }
 
+/// Counter `what` (e.g. `tx_packets`) of interface `iface` in `ns`.
+fn counter(ns: &Netns, iface: &str, what: &str) -> u64 {
+    let v = ns.exec(&format!("cat /sys/class/net/{iface}/statistics/{what}"));
+    v.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{iface} {what}: {v:?}"))
+}
+
+/// The one line `--verbose` printed.
+fn wiring_said(t: &Running) -> String {
+    let said: Vec<String> = t
+        .stderr()
+        .lines()
+        .filter(|l| l.starts_with("solo5-netns-exec: "))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(said.len(), 1, "{}", t.stderr());
+    said[0].clone()
+}
+
+#[test]
+fn tcx_hands_the_guests_frames_to_the_veths_peer_unless_told_otherwise() {
+    let Some((_, net)) = setup() else { return };
+    for reply_egress in [false, true] {
+        let pod = Pod::new(1);
+        let mut opts = vec!["--verbose", "--wiring", "tcx"];
+        if reply_egress {
+            opts.push("--reply-egress");
+        }
+        let mut t = pod.start(&opts, &net, &["limit"]);
+        until(&mut t, SERVING);
+        let said = wiring_said(&t);
+        let line = "solo5-netns-exec: net 'service0': solo5tap0 <-> eth0 by tcx";
+        match reply_egress {
+            false => assert_eq!(
+                said,
+                format!("{line}, the guest's frames straight to eth0's peer")
+            ),
+            true => assert_eq!(said, line),
+        }
+        let sent = counter(&pod.ns, "eth0", "tx_packets");
+        let got = counter(&pod.peers[0], "up0", "rx_packets");
+        let p = pod.ping(
+            0,
+            &["-f", "-q", "-c", "2000", "-w", "60", "10.0.0.2"],
+            Duration::from_secs(90),
+        );
+        let s = ping_stats(&p.stdout).unwrap_or_else(|| panic!("{}", p.dump()));
+        assert!(s.received * 1000 >= 2000 * 999, "{}", p.dump());
+        let sent = counter(&pod.ns, "eth0", "tx_packets") - sent;
+        let got = counter(&pod.peers[0], "up0", "rx_packets") - got;
+        // Every reply reaches the peer; only through eth0's transmit path
+        // with --reply-egress (the pod's own kernel may send a few frames
+        // of its own meanwhile, IPv6 neighbour discovery).
+        assert!(got >= s.received, "peer received {got} for {s:?}");
+        match reply_egress {
+            false => assert!(sent < 20, "eth0 sent {sent} frames for {s:?}"),
+            true => assert!(sent >= s.received, "eth0 sent {sent} for {s:?}"),
+        }
+        eprintln!("reply_egress={reply_egress}: eth0 sent {sent}, the peer received {got}");
+        t.kill();
+    }
+    // A veth whose peer is in the same namespace cannot take the frames
+    // that way (the kernel would drop them): plain egress.
+    let ns = Netns::with_prefix("h9pod");
+    ns.exec(
+        "ip link add eth0 type veth peer name up0 && ip link set up0 up && \
+         ip addr add 10.0.0.2/20 dev eth0 && ip link set eth0 up && \
+         ip route add default via 10.0.0.1 dev eth0",
+    );
+    let mut c = ns.command(&helper());
+    c.args(["--verbose", "--wiring", "tcx", "--"])
+        .arg(spt())
+        .arg("--mem=2")
+        .arg(&net);
+    let mut t = Running::spawn(&mut c);
+    until(&mut t, SERVING);
+    assert_eq!(
+        wiring_said(&t),
+        "solo5-netns-exec: net 'service0': solo5tap0 <-> eth0 by tcx"
+    );
+    t.kill();
+}
+
 #[test]
 fn two_unikernels_on_two_uplinks_and_a_busy_uplink_is_refused() {
     let Some((_, net)) = setup() else { return };

@@ -72,6 +72,9 @@ pub struct Args {
     /// `--verbose`: one line on stderr per net device saying how it was
     /// wired.
     pub verbose: bool,
+    /// `--reply-egress`: the guest's frames leave through the uplink's
+    /// egress even where its peer could take them directly.
+    pub reply_egress: bool,
     /// The tender command line, program first.
     pub tender: Vec<OsString>,
     /// Index in `tender` of KERNEL.
@@ -131,6 +134,7 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, ArgsE
         gid: NOBODY,
         wiring: Wiring::Auto,
         verbose: false,
+        reply_egress: false,
         tender: Vec::new(),
         kernel_at: 0,
     };
@@ -160,6 +164,7 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Command, ArgsE
             "--random-mac" => a.random_mac = true,
             "--mirage" => a.mirage = true,
             "--verbose" => a.verbose = true,
+            "--reply-egress" => a.reply_egress = true,
             "--uplink" => {
                 let v = value(&opt)?;
                 let (n, i) = v
@@ -262,6 +267,9 @@ pub fn usage() -> String {
      \x20 --user UID[:GID]     run the tender as UID:GID (default 65534:65534)\n\
      \x20 --wiring auto|tcx|mirred  how taps meet uplinks (default auto: tcx,\n\
      \x20                      else tc mirred)\n\
+     \x20 --reply-egress       with tcx on a veth uplink, send the guest's frames\n\
+     \x20                      out of the uplink (its qdisc, tc egress hooks and\n\
+     \x20                      counters) rather than straight to its peer\n\
      \x20 --verbose            say on stderr how each net device was wired\n\
      \x20 --help, --version\n\
      Guest arguments may use {addr}, {prefix} and {gw}: the uplink's IPv4\n\

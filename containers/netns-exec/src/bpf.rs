@@ -1,6 +1,8 @@
 //! The tcx wiring: a four-instruction `sched_cls` program that redirects
-//! every frame to another interface's egress, attached to an interface's
-//! tcx ingress hook through a BPF link. The hook lives exactly as long as
+//! every frame to another interface's egress (or, for a veth or netkit
+//! whose peer lives in another namespace, straight into that peer's
+//! ingress), attached to an interface's tcx ingress hook through a BPF
+//! link. The hook lives exactly as long as
 //! the link's descriptors: the tender inherits them and never uses them,
 //! so the hook goes when the tender does, however it ends.
 
@@ -15,6 +17,30 @@ const BPF_PROG_TYPE_SCHED_CLS: u32 = 3;
 const BPF_TCX_INGRESS: u32 = 46;
 /// `bpf_redirect(ifindex, flags)`: egress of `ifindex` when flags is 0.
 const BPF_FUNC_REDIRECT: i32 = 23;
+/// `bpf_redirect_peer(ifindex, flags)` (Linux 5.10): into the ingress of
+/// the peer of `ifindex` (a veth or netkit), switching namespace without
+/// the transmit path and the CPU backlog a veth crossing takes. Only from
+/// a tc ingress hook; the kernel drops the frame if the peer is down or in
+/// the same namespace.
+const BPF_FUNC_REDIRECT_PEER: i32 = 155;
+
+/// Where a redirect program sends frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// Out of the interface's egress (its qdisc and tc egress hooks).
+    Egress,
+    /// Into the ingress of the interface's peer in another namespace.
+    Peer,
+}
+
+impl Target {
+    fn helper(self) -> i32 {
+        match self {
+            Target::Egress => BPF_FUNC_REDIRECT,
+            Target::Peer => BPF_FUNC_REDIRECT_PEER,
+        }
+    }
+}
 
 /// One eBPF instruction.
 #[repr(C)]
@@ -26,9 +52,10 @@ struct Insn {
     imm: i32,
 }
 
-/// `r1 = ifindex; r2 = 0; r0 = bpf_redirect(r1, r2); exit`: the helper's
-/// result, TC_ACT_REDIRECT, is the program's verdict.
-fn redirect_program(ifindex: u32) -> [Insn; 4] {
+/// `r1 = ifindex; r2 = 0; r0 = bpf_redirect(r1, r2); exit` (or
+/// `bpf_redirect_peer`): the helper's result, TC_ACT_REDIRECT, is the
+/// program's verdict.
+fn redirect_program(ifindex: u32, to: Target) -> [Insn; 4] {
     const MOV64_IMM: u8 = 0xb7;
     const CALL: u8 = 0x85;
     const EXIT: u8 = 0x95;
@@ -49,7 +76,7 @@ fn redirect_program(ifindex: u32) -> [Insn; 4] {
             code: CALL,
             regs: 0,
             off: 0,
-            imm: BPF_FUNC_REDIRECT,
+            imm: to.helper(),
         },
         Insn {
             code: EXIT,
@@ -105,9 +132,10 @@ struct ProgQuery {
     revision: u64,
 }
 
-/// Load a program redirecting every frame to `to`'s egress.
-fn load_redirect(to: u32) -> io::Result<OwnedFd> {
-    let insns = redirect_program(to);
+/// Load a program redirecting every frame to `to` (its egress or its
+/// peer).
+fn load_redirect(to: u32, target: Target) -> io::Result<OwnedFd> {
+    let insns = redirect_program(to, target);
     let license = c"GPL";
     let mut name = [0u8; 16];
     name[..14].copy_from_slice(b"solo5_redirect");
@@ -130,11 +158,12 @@ fn load_redirect(to: u32) -> io::Result<OwnedFd> {
     unsafe { sys::bpf_fd(BPF_PROG_LOAD, &mut attr) }
 }
 
-/// Redirect every frame arriving on `from` to `to`'s egress, through a
-/// tcx link on `from`'s ingress. Returns the link's descriptor
-/// (close-on-exec): the hook is removed when its last copy closes.
-pub fn redirect(from: u32, to: u32) -> io::Result<OwnedFd> {
-    let prog = load_redirect(to)?;
+/// Redirect every frame arriving on `from` to `to` (its egress, or its
+/// peer's ingress), through a tcx link on `from`'s ingress. Returns the
+/// link's descriptor (close-on-exec): the hook is removed when its last
+/// copy closes.
+pub fn redirect(from: u32, to: u32, target: Target) -> io::Result<OwnedFd> {
+    let prog = load_redirect(to, target)?;
     let mut attr = LinkCreate {
         prog_fd: prog.as_raw_fd() as u32,
         target_ifindex: from,
@@ -186,9 +215,12 @@ mod tests {
 
     #[test]
     fn the_program_passes_the_ifindex_to_bpf_redirect() {
-        let p = redirect_program(42);
+        let p = redirect_program(42, Target::Egress);
         assert_eq!((p[0].code, p[0].regs, p[0].imm), (0xb7, 1, 42));
-        assert_eq!((p[2].code, p[2].imm), (0x85, BPF_FUNC_REDIRECT));
+        assert_eq!((p[1].code, p[1].regs, p[1].imm), (0xb7, 2, 0));
+        assert_eq!((p[2].code, p[2].imm), (0x85, 23));
         assert_eq!(p[3].code, 0x95);
+        let p = redirect_program(7, Target::Peer);
+        assert_eq!((p[0].imm, p[1].imm, p[2].imm), (7, 0, 155));
     }
 }

@@ -95,6 +95,8 @@ struct Attached {
     tap: String,
     mode: Mode,
     fallback: Option<String>,
+    /// Where tcx sends the guest's frames.
+    replies: bpf::Target,
     tap_fd: OwnedFd,
     links: Vec<OwnedFd>,
 }
@@ -144,7 +146,12 @@ fn plan(a: &Args, devices: &[String], kernel: &str) -> Result<Vec<(String, Uplin
 /// Create and wire the tap of device `name` on `u`. With `--wiring auto`
 /// any refusal of the BPF path (the query, loading the program, creating
 /// the link) falls back to tc mirred.
-fn attach(name: &str, u: Uplink, want: args::Wiring) -> Result<Attached, RunError> {
+fn attach(
+    name: &str,
+    u: Uplink,
+    want: args::Wiring,
+    reply_egress: bool,
+) -> Result<Attached, RunError> {
     let plan =
         wiring::prepare(&u.name, u.index, want).map_err(|e| RunError::Wiring(name.into(), e))?;
     let (tap_fd, tap) = netif::tap_create(wiring::TAP_TEMPLATE).map_err(|e| tap_error(name, e))?;
@@ -155,17 +162,23 @@ fn attach(name: &str, u: Uplink, want: args::Wiring) -> Result<Attached, RunErro
         netif::if_index(&tap).ok_or_else(|| setup(io::Error::from_raw_os_error(libc::ENODEV)))?;
     let mut mode = plan.mode;
     let mut fallback = plan.fallback;
-    let wired = match wiring::wire(mode, (&u.name, u.index), (&tap, tap_index)) {
+    // A pod's eth0 is a veth: the guest's frames can skip its transmit
+    // path and the CPU backlog and enter the peer's namespace directly.
+    let replies = match u.peer_elsewhere && !reply_egress {
+        true => bpf::Target::Peer,
+        false => bpf::Target::Egress,
+    };
+    let wired = match wiring::wire(mode, (&u.name, u.index), (&tap, tap_index), replies) {
         // A half-made tcx wiring is undone when its link descriptors
         // close, which they did when wire() returned.
         Err(WiringError::Tcx(on, e)) if want == args::Wiring::Auto => {
             fallback = Some(format!("tcx refused on {on}: {e}"));
             mode = Mode::Mirred;
-            wiring::wire(mode, (&u.name, u.index), (&tap, tap_index))
+            wiring::wire(mode, (&u.name, u.index), (&tap, tap_index), replies)
         }
         r => r,
     };
-    let links = wired.map_err(|e| {
+    let (links, replies) = wired.map_err(|e| {
         if mode == Mode::Mirred {
             wiring::unwire_mirred(u.index, tap_index);
         }
@@ -177,6 +190,7 @@ fn attach(name: &str, u: Uplink, want: args::Wiring) -> Result<Attached, RunErro
         tap,
         mode,
         fallback,
+        replies,
         tap_fd,
         links,
     })
@@ -197,6 +211,12 @@ const TUN: &str = "/dev/net/tun";
 /// The `--verbose` line of one device: which wiring, and why not tcx.
 fn wiring_line(d: &Attached) -> String {
     let how = match d.mode {
+        Mode::Tcx if d.replies == bpf::Target::Peer => {
+            format!(
+                "tcx, the guest's frames straight to {}'s peer",
+                d.uplink.name
+            )
+        }
         Mode::Tcx => "tcx".to_string(),
         Mode::Mirred => match &d.fallback {
             Some(why) => format!("tc mirred ({why})"),
@@ -260,7 +280,7 @@ fn prepare_and_exec(
             v
         });
     for (name, u) in plan(a, &devices, &kernel)? {
-        let d = attach(&name, u, a.wiring)?;
+        let d = attach(&name, u, a.wiring, a.reply_egress)?;
         if a.verbose {
             eprintln!("solo5-netns-exec: {}", wiring_line(&d));
         }

@@ -10,6 +10,7 @@ use netlink_packet_core::{
     NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkInfo, LinkMessage};
 use netlink_packet_route::tc::{
     TcAction, TcActionAttribute, TcActionMirror, TcActionMirrorOption, TcActionOption,
     TcActionType, TcAttribute, TcFilterU32, TcFilterU32Option, TcHandle, TcHeader, TcMessage,
@@ -179,6 +180,34 @@ pub fn ipv4_addrs(ifindex: u32) -> Result<Vec<Ipv4Net>, NetlinkError> {
             })
         })
         .collect())
+}
+
+/// Whether interface `ifindex` is a veth or netkit whose peer lives in
+/// another network namespace (the kernel reports the peer's namespace id,
+/// IFLA_LINK_NETNSID, only then): the case a pod's `eth0` is in.
+pub fn has_peer_elsewhere(ifindex: u32) -> Result<bool, NetlinkError> {
+    let mut m = LinkMessage::default();
+    m.header.index = ifindex;
+    let links = transact(RouteNetlinkMessage::GetLink(m), NLM_F_ACK)?;
+    Ok(links.iter().any(|l| match l {
+        RouteNetlinkMessage::NewLink(l) if l.header.index == ifindex => peer_elsewhere(l),
+        _ => false,
+    }))
+}
+
+/// The rule of `has_peer_elsewhere` on one link message.
+fn peer_elsewhere(l: &LinkMessage) -> bool {
+    let paired = l.attributes.iter().any(|a| match a {
+        LinkAttribute::LinkInfo(infos) => infos
+            .iter()
+            .any(|i| matches!(i, LinkInfo::Kind(InfoKind::Veth | InfoKind::Netkit))),
+        _ => false,
+    });
+    let elsewhere = l
+        .attributes
+        .iter()
+        .any(|a| matches!(a, LinkAttribute::LinkNetNsId(_)));
+    paired && elsewhere
 }
 
 /// A tc message on `ifindex`.
@@ -388,6 +417,27 @@ mod tests {
             hex(request(RouteNetlinkMessage::GetAddress(a), NLM_F_DUMP)),
             "180000001600010301000000000000000200000000000000"
         );
+    }
+
+    #[test]
+    fn only_a_veth_or_netkit_with_its_peer_elsewhere_has_a_peer_elsewhere() {
+        let link = |kind: Option<InfoKind>, nsid: bool| {
+            let mut l = LinkMessage::default();
+            if let Some(k) = kind {
+                l.attributes
+                    .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(k)]));
+            }
+            if nsid {
+                l.attributes.push(LinkAttribute::LinkNetNsId(3));
+            }
+            l
+        };
+        assert!(peer_elsewhere(&link(Some(InfoKind::Veth), true)));
+        assert!(peer_elsewhere(&link(Some(InfoKind::Netkit), true)));
+        assert!(!peer_elsewhere(&link(Some(InfoKind::Veth), false)));
+        assert!(!peer_elsewhere(&link(Some(InfoKind::Tun), true)));
+        assert!(!peer_elsewhere(&link(Some(InfoKind::MacVlan), true)));
+        assert!(!peer_elsewhere(&link(None, true)));
     }
 
     #[test]

@@ -40,6 +40,10 @@ pub struct Uplink {
     pub ipv4: Option<Ipv4Net>,
     /// The IPv4 default gateway through it, if any.
     pub gateway: Option<Ipv4Addr>,
+    /// A veth (or netkit) whose peer is in another namespace, as a pod's
+    /// `eth0` is: the tcx wiring can hand the guest's frames straight to
+    /// the peer. False when the kernel would not say.
+    pub peer_elsewhere: bool,
 }
 
 /// A default route: interface and gateway (None for an on-link route).
@@ -102,6 +106,7 @@ pub fn read(name: &str, route: Option<&DefaultRoute>) -> Result<Uplink, UplinkEr
         .into_iter()
         .next();
     let gateway = route.filter(|r| r.iface == name).and_then(|r| r.gateway);
+    let peer_elsewhere = netlink::has_peer_elsewhere(index).unwrap_or(false);
     Ok(Uplink {
         name: name.into(),
         index,
@@ -109,6 +114,7 @@ pub fn read(name: &str, route: Option<&DefaultRoute>) -> Result<Uplink, UplinkEr
         mac,
         ipv4,
         gateway,
+        peer_elsewhere,
     })
 }
 

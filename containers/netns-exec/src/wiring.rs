@@ -123,23 +123,34 @@ pub fn prepare(uplink: &str, index: u32, want: Wiring) -> Result<Plan, WiringErr
     })
 }
 
-/// Wire `tap` and `uplink` both ways. For tcx, returns the link
-/// descriptors that must stay open for as long as the wiring should (the
-/// tender inherits them).
+/// Wire `tap` and `uplink` both ways; `replies` is where tcx sends the
+/// guest's frames (the uplink's peer only when asked and the kernel
+/// takes the program; else the uplink's egress). For tcx, returns the
+/// link descriptors that must stay open for as long as the wiring should
+/// (the tender inherits them), and where the guest's frames go.
 pub fn wire(
     mode: Mode,
     uplink: (&str, u32),
     tap: (&str, u32),
-) -> Result<Vec<OwnedFd>, WiringError> {
+    replies: bpf::Target,
+) -> Result<(Vec<OwnedFd>, bpf::Target), WiringError> {
     match mode {
         Mode::Tcx => {
             // The tap's side first: the uplink is cut over last, when the
-            // way back is ready.
-            let back =
-                bpf::redirect(tap.1, uplink.1).map_err(|e| WiringError::Tcx(tap.0.into(), e))?;
-            let fwd =
-                bpf::redirect(uplink.1, tap.1).map_err(|e| WiringError::Tcx(uplink.0.into(), e))?;
-            Ok(vec![back, fwd])
+            // way back is ready. A kernel whose verifier does not know
+            // bpf_redirect_peer gets the egress redirect.
+            let tcx = |e| WiringError::Tcx(tap.0.into(), e);
+            let (back, to) = match bpf::redirect(tap.1, uplink.1, replies) {
+                Ok(l) => (l, replies),
+                Err(_) if replies == bpf::Target::Peer => (
+                    bpf::redirect(tap.1, uplink.1, bpf::Target::Egress).map_err(tcx)?,
+                    bpf::Target::Egress,
+                ),
+                Err(e) => return Err(tcx(e)),
+            };
+            let fwd = bpf::redirect(uplink.1, tap.1, bpf::Target::Egress)
+                .map_err(|e| WiringError::Tcx(uplink.0.into(), e))?;
+            Ok((vec![back, fwd], to))
         }
         Mode::Mirred => {
             for (from, to) in [(tap, uplink), (uplink, tap)] {
@@ -148,7 +159,7 @@ pub fn wire(
                 netlink::add_mirred(from.1, to.1)
                     .map_err(|e| WiringError::Mirred(from.0.into(), e))?;
             }
-            Ok(Vec::new())
+            Ok((Vec::new(), bpf::Target::Egress))
         }
     }
 }
