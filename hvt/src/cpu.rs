@@ -235,6 +235,15 @@ pub fn setup_user(vm: &Vm, entry: u64, mem_size: u64) -> Result<Option<u64>, VmE
     Ok(Some(cr4))
 }
 
+/// The general registers of a kernel built for CPL0 entered at CPL3
+/// ([`crate::demote`]): those of [`setup_user`], with RFLAGS.IOPL = 3 so
+/// that its `in`, `out`, `cli` and `sti` work there.
+pub fn allow_port_io(vm: &Vm, entry: u64, mem_size: u64) -> Result<(), VmError> {
+    let mut r = regs(entry, mem_size);
+    r.rflags |= crate::demote::IOPL3;
+    vm.vcpu.set_regs(&r).map_err(|e| VmError::SetRegs(os(e)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

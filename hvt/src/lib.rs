@@ -17,6 +17,7 @@
 
 pub mod boot;
 pub mod cpu;
+pub mod demote;
 pub mod dumpcore;
 pub mod gdb;
 pub mod hypercalls;
@@ -158,6 +159,42 @@ impl RingChoice {
     }
 }
 
+/// Whether a kernel built for CPL0 (no user-mode note) is entered at CPL3
+/// with its privileged instructions carried out by the tender
+/// ([`demote`]): `--cpl3=auto|on|off`. With `--gdb` it never is (the
+/// debugger sees the kernel as upstream's tender runs it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Cpl3Choice {
+    /// Where CPL0 code is emulated: on kvm_pvm.
+    #[default]
+    Auto,
+    /// Always (where KVM takes the CPL3 state).
+    On,
+    /// Never: CPL0, as upstream.
+    Off,
+}
+
+impl Cpl3Choice {
+    /// The value of `--cpl3=VALUE`.
+    pub fn parse(v: &str) -> Option<Cpl3Choice> {
+        match v {
+            "auto" => Some(Cpl3Choice::Auto),
+            "on" => Some(Cpl3Choice::On),
+            "off" => Some(Cpl3Choice::Off),
+            _ => None,
+        }
+    }
+
+    /// Whether to enter a CPL0 kernel at CPL3 here; `gdb`: `--gdb` given.
+    pub fn wanted(self, gdb: bool) -> bool {
+        !gdb && match self {
+            Cpl3Choice::On => true,
+            Cpl3Choice::Off => false,
+            Cpl3Choice::Auto => on_kvm_pvm(),
+        }
+    }
+}
+
 /// Whether `/dev/kvm` is served by kvm_pvm (docs/hvt.md, "kvm_pvm").
 pub fn on_kvm_pvm() -> bool {
     std::path::Path::new("/sys/module/kvm_pvm").exists()
@@ -180,6 +217,9 @@ pub fn usage(prog: &str) -> String {
          \x20 --net-ring=auto|on|off      offer the shared net ring to the guest (default: auto,\n\
          \x20                              i.e. on unless the host's KVM is kvm_pvm and the\n\
          \x20                              guest is entered at CPL0)\n\
+         \x20 --cpl3=auto|on|off          enter a kernel built for CPL0 at CPL3, its few privileged\n\
+         \x20                              instructions carried out by the tender (default: auto,\n\
+         \x20                              i.e. on where the host's KVM is kvm_pvm; never with --gdb)\n\
          \x20 --dumpcore=DIR               on an abort or a trap, write the guest's core file\n\
          \x20                              DIR/core.solo5-hvt.PID (for gdb KERNEL CORE)\n\
          \x20 --gdb                        wait for a debugger (GDB remote protocol over TCP)\n\
@@ -208,6 +248,8 @@ pub struct Prepared {
     devices: Devices,
     /// The guest is entered at CPL3 (docs/hvt-user-mode.md).
     user: bool,
+    /// A kernel built for CPL0 entered at CPL3.
+    demoted: Option<demote::Demoted>,
     /// `--dumpcore=DIR`.
     dumpcore: Option<Dumpcore>,
     /// `--gdb`: the listening socket, until the debugger connects.
@@ -235,6 +277,7 @@ fn kick_eventfd(vm: &Vm) -> Result<vmm_sys_util::eventfd::EventFd, String> {
 pub fn prepare(
     o: &Options,
     ring_choice: RingChoice,
+    cpl3: Cpl3Choice,
     dbg: &DebugOptions,
 ) -> Result<Prepared, HvtError> {
     let mut k = Kernel::open(&o.kernel)?;
@@ -278,7 +321,8 @@ pub fn prepare(
     let guard = stack
         .and_then(|d| stack_note::guard(&d, guest_size, exe.kernel_end))
         .map(|g| (g.start, g.end));
-    let user_pages = if usermode_note::allows_cpl3(note) {
+    let demote = !usermode_note::allows_cpl3(note) && cpl3.wanted(dbg.gdb.is_some());
+    let user_pages = if usermode_note::allows_cpl3(note) || demote {
         let mode = paging::Mode::User { guard };
         Some(
             paging::build_for(&exe.segments, alloc, mode)
@@ -288,7 +332,7 @@ pub fn prepare(
         None
     };
 
-    let vm = Vm::create()?;
+    let mut vm = Vm::create()?;
     let mut mem = GuestMemory::new(alloc)?;
     vm.set_memory(&mem)?;
     mem.load(&exe, &k.file, &k.shown)?;
@@ -307,6 +351,9 @@ pub fn prepare(
             boot::write_tables(&mut mem, &up)?;
             user::write(&mut mem)?;
             mem.restrict_to_user(guard);
+            if demote {
+                cpu::allow_port_io(&vm, exe.entry, mem.mem_size())?;
+            }
             true
         }
         _ => {
@@ -367,6 +414,7 @@ pub fn prepare(
             }
         }
     }
+    let demoted = (user && demote).then(|| demote::Demoted::new(&mut vm));
     Ok(Prepared {
         vm,
         mem,
@@ -375,6 +423,7 @@ pub fn prepare(
         ring_eventfd,
         devices,
         user,
+        demoted,
         dumpcore,
         gdb,
         kernel: o.kernel.display().to_string(),
@@ -406,6 +455,9 @@ impl Prepared {
             self.ring_eventfd,
             core,
             gdb_fd,
+            self.demoted
+                .as_ref()
+                .is_some_and(demote::Demoted::needs_ioctls),
         ))
     }
 
@@ -443,12 +495,14 @@ impl Prepared {
             ref mut hypercalls,
             ref ring,
             user,
+            ref mut demoted,
             ref dumpcore,
             ..
         } = self;
         let hooks = run::Hooks {
             dumpcore: dumpcore.as_ref(),
             gdb: stub.as_deref_mut(),
+            demoted: demoted.as_mut(),
         };
         run::run(
             &mut vm.vcpu,

@@ -8,7 +8,7 @@
 //! unikernel's.
 #![no_main]
 
-use solo5_hvt::{usage, DebugOptions, HvtError, RingChoice, PROG};
+use solo5_hvt::{usage, Cpl3Choice, DebugOptions, HvtError, RingChoice, PROG};
 use solo5_tender::cmdline::{self, CmdlineError, Command};
 use std::io::Write;
 
@@ -39,13 +39,22 @@ pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
 }
 
 /// Take hvt's own options out of the command line (the words before `--`
-/// or the kernel): `--net-ring=auto|on|off` and the debugging options
+/// or the kernel): `--net-ring=auto|on|off`, `--cpl3=auto|on|off` and the debugging options
 /// `--dumpcore=DIR`, `--gdb`, `--gdb-port=N`, `--gdb-listen=ADDR`. The
 /// last one given wins.
 fn hvt_options(
     args: Vec<std::ffi::OsString>,
-) -> Result<(Vec<std::ffi::OsString>, RingChoice, DebugOptions), String> {
+) -> Result<
+    (
+        Vec<std::ffi::OsString>,
+        RingChoice,
+        Cpl3Choice,
+        DebugOptions,
+    ),
+    String,
+> {
     let mut ring = RingChoice::default();
+    let mut cpl3 = Cpl3Choice::default();
     let mut dbg = DebugOptions::default();
     let (mut gdb, mut port, mut listen) = (false, None, None);
     let mut out = Vec::with_capacity(args.len());
@@ -58,6 +67,10 @@ fn hvt_options(
             } else if let Some(v) = s.strip_prefix("--net-ring=") {
                 ring = RingChoice::parse(v)
                     .ok_or_else(|| format!("--net-ring: expected auto, on or off, not '{v}'"))?;
+                continue;
+            } else if let Some(v) = s.strip_prefix("--cpl3=") {
+                cpl3 = Cpl3Choice::parse(v)
+                    .ok_or_else(|| format!("--cpl3: expected auto, on or off, not '{v}'"))?;
                 continue;
             } else if let Some(v) = s.strip_prefix("--dumpcore=") {
                 if v.is_empty() {
@@ -101,14 +114,14 @@ fn hvt_options(
     } else if listen.is_some() {
         return Err("--gdb-listen given without --gdb".into());
     }
-    Ok((out, ring, dbg))
+    Ok((out, ring, cpl3, dbg))
 }
 
 fn tender_main() -> i32 {
     if let Err(e) = solo5_tender::stdfds::ensure_open() {
         return fail(&e);
     }
-    let (args, ring, dbg) = match hvt_options(std::env::args_os().skip(1).collect()) {
+    let (args, ring, cpl3, dbg) = match hvt_options(std::env::args_os().skip(1).collect()) {
         Ok(v) => v,
         Err(line) => {
             let _ = std::io::stderr()
@@ -133,7 +146,7 @@ fn tender_main() -> i32 {
         // An spt option: hvt has no host-side heap mapping to change.
         return fail(&CmdlineError::UnknownOption("--x-exec-heap".into()));
     }
-    let prepared = match solo5_hvt::prepare(&o, ring, &dbg) {
+    let prepared = match solo5_hvt::prepare(&o, ring, cpl3, &dbg) {
         Ok(p) => p,
         Err(e) => return fail(&e),
     };

@@ -234,6 +234,16 @@ impl GuestMemory {
         Ok(unsafe { core::ptr::read_unaligned(p.cast::<u64>()) })
     }
 
+    /// Copy `out.len()` bytes at `gpa` (checked as a guest pointer) into
+    /// `out`.
+    pub fn read_into(&self, gpa: u64, out: &mut [u8]) -> Result<(), BadAccess> {
+        let p = self.ptr(gpa, out.len() as u64)?;
+        // SAFETY: out.len() bytes at p lie inside the mapping (checked);
+        // `out` is a distinct buffer of the tender's.
+        unsafe { core::ptr::copy_nonoverlapping(p, out.as_mut_ptr(), out.len()) };
+        Ok(())
+    }
+
     /// Read the u64 at `gpa` (already checked with its struct).
     pub fn read_u64(&self, gpa: u64) -> Result<u64, BadAccess> {
         let p = self.ptr(gpa, 8)?;

@@ -11,6 +11,7 @@
 //! registers for the fatal lines come from the run area
 //! (`KVM_CAP_SYNC_REGS`), or from `KVM_GET_REGS` on a host without it.
 
+use crate::demote::{Demoted, Failure, Outcome};
 use crate::dumpcore::{self, Dumpcore, Frame};
 use crate::gdb::{self, Stop};
 use crate::hypercalls::{self, Hypercalls, Next};
@@ -75,6 +76,9 @@ pub struct Hooks<'a> {
     pub dumpcore: Option<&'a Dumpcore>,
     /// The debugger's stub.
     pub gdb: Option<&'a mut gdb::Stub>,
+    /// A kernel built for CPL0 entered at CPL3: its traps are the
+    /// tender's to carry out ([`crate::demote`]).
+    pub demoted: Option<&'a mut Demoted>,
 }
 
 /// The debugger killed the guest (`k`): one line, status 1.
@@ -132,6 +136,7 @@ pub fn run(
     hooks: Hooks<'_>,
 ) -> ! {
     let mut gdb = hooks.gdb;
+    let mut demoted = hooks.demoted;
     if let Some(g) = gdb.as_deref_mut() {
         if g.stopped(vcpu, mem, Stop::Initial) == gdb::Next::Kill {
             killed()
@@ -182,12 +187,25 @@ pub fn run(
                 // SAFETY: exit_reason is KVM_EXIT_IO (run() said IoOut), so
                 // the io member of the union is the valid one.
                 let io = unsafe { run.__bindgen_anon_1.io };
-                let trap = user && port == crate::user::PORT;
+                // A demoted kernel moved to CPL0 has no stub any more.
+                let at_cpl3 = user && demoted.as_deref().is_none_or(Demoted::at_cpl3);
+                let trap = at_cpl3 && port == crate::user::PORT;
                 let Some(gpa) = one_outl(io.size, io.count, value) else {
                     fatal(format_args!("Invalid guest port access: port={port:#x}"))
                 };
                 if !(trap || (PIO_BASE..PIO_BASE + MAX).contains(&port)) {
                     fatal(format_args!("Invalid guest port access: port={port:#x}"));
+                }
+                if let Some(d) = demoted.as_deref_mut().filter(|_| trap) {
+                    match d.trap(vcpu, mem, u64::from(gpa)) {
+                        Ok(Outcome::Emulated | Outcome::Lowered) => continue,
+                        Ok(Outcome::NotTheStub) => {
+                            fatal(format_args!("Invalid guest port access: port={port:#x}"))
+                        }
+                        Err(Failure::Ioctl(what, errno)) => {
+                            fatal(format_args!("KVM: ioctl ({what}) failed: {}", Errno(errno)))
+                        }
+                    }
                 }
                 if trap {
                     if let Some(g) = gdb.as_deref_mut().filter(|g| g.connected()) {
@@ -230,7 +248,10 @@ pub fn run(
                         match hooks.dumpcore {
                             Some(d) if status == solo5_abi::EXIT_ABORT => {
                                 let frame = cookie_frame(mem, u64::from(gpa));
-                                let (regs, sregs) = core_regs(vcpu, sync_regs);
+                                let (mut regs, mut sregs) = core_regs(vcpu, sync_regs);
+                                if let Some(d) = demoted.as_deref() {
+                                    d.as_the_kernel_sees(regs.as_mut(), sregs.as_mut());
+                                }
                                 let signal = dumpcore::signal_of(None);
                                 d.dump(mem, regs.as_ref(), sregs.as_ref(), frame.as_ref(), signal);
                             }

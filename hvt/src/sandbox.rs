@@ -34,6 +34,7 @@ pub fn policy(
     ring_eventfd: Option<i32>,
     dumpcore: Option<solo5_policy::hvt::Dumpcore>,
     gdb_fd: Option<i32>,
+    demoted: bool,
 ) -> Policy {
     let d = Table::new(devices).policy();
     let h = Hvt {
@@ -47,6 +48,7 @@ pub fn policy(
         kvm_debug: vm::kvm_debug_requests(),
         dumpcore,
         gdb_fd,
+        demoted,
     };
     solo5_policy::hvt::build(&h)
 }

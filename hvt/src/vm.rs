@@ -33,6 +33,12 @@ vmm_sys_util::ioctl_ior_nr!(
     kvm_bindings::kvm_sregs
 );
 vmm_sys_util::ioctl_iow_nr!(
+    KVM_SET_SREGS,
+    kvm_bindings::KVMIO,
+    0x84,
+    kvm_bindings::kvm_sregs
+);
+vmm_sys_util::ioctl_iow_nr!(
     KVM_SET_GUEST_DEBUG,
     kvm_bindings::KVMIO,
     0x9b,
@@ -51,6 +57,7 @@ pub fn kvm_debug_requests() -> solo5_policy::hvt::KvmDebug {
         get_regs: KVM_GET_REGS(),
         set_regs: KVM_SET_REGS(),
         get_sregs: KVM_GET_SREGS(),
+        set_sregs: KVM_SET_SREGS(),
         set_guest_debug: KVM_SET_GUEST_DEBUG(),
     }
 }
@@ -127,6 +134,10 @@ pub struct Vm {
     /// Whether KVM copies the registers into the run area at every exit
     /// (`KVM_CAP_SYNC_REGS`), so the run loop needs no `KVM_GET_REGS`.
     pub sync_regs: bool,
+    /// Whether KVM can also hand over (and take back) the special
+    /// registers in the run area; used only for a demoted kernel
+    /// ([`crate::demote`]).
+    pub sync_sregs: bool,
     /// Everything `KVM_GET_SUPPORTED_CPUID` reported.
     pub cpuid: CpuId,
 }
@@ -146,8 +157,9 @@ impl Vm {
         if !kvm.check_extension(Cap::UserMemory) {
             return Err(VmError::NoUserMemory);
         }
-        let sync_regs =
-            kvm.check_extension_int(Cap::SyncRegs) as u32 & kvm_bindings::KVM_SYNC_X86_REGS != 0;
+        let sync_caps = kvm.check_extension_int(Cap::SyncRegs) as u32;
+        let sync_regs = sync_caps & kvm_bindings::KVM_SYNC_X86_REGS != 0;
+        let sync_sregs = sync_regs && sync_caps & kvm_bindings::KVM_SYNC_X86_SREGS != 0;
         if sync_regs {
             vcpu.set_sync_valid_reg(SyncReg::Register);
         }
@@ -156,6 +168,7 @@ impl Vm {
             vm,
             vcpu,
             sync_regs,
+            sync_sregs,
             cpuid,
         })
     }

@@ -52,6 +52,10 @@ pub struct Hvt {
     pub dumpcore: Option<Dumpcore>,
     /// `--gdb`: the descriptor of the debugger's connection.
     pub gdb_fd: Option<i32>,
+    /// A kernel built for CPL0 entered at CPL3: the run loop reads and
+    /// writes the vcpu's registers to carry out its privileged
+    /// instructions, or to move it to CPL0.
+    pub demoted: bool,
 }
 
 /// Request numbers of the vcpu ioctls that `--dumpcore` and `--gdb` need
@@ -64,6 +68,8 @@ pub struct KvmDebug {
     pub set_regs: u64,
     /// `KVM_GET_SREGS`.
     pub get_sregs: u64,
+    /// `KVM_SET_SREGS`.
+    pub set_sregs: u64,
     /// `KVM_SET_GUEST_DEBUG`.
     pub set_guest_debug: u64,
 }
@@ -162,6 +168,31 @@ fn rules(h: &Hvt) -> Vec<Rule> {
             ],
             "gdb: breakpoints, single step",
         ));
+    }
+    // A CPL0 kernel at CPL3: the registers at each trap the stub reports
+    // (at start-up, a handful), only those ioctls not allowed already.
+    if h.demoted {
+        let why = "CPL0 kernel at CPL3: privileged instructions carried out, or the move to CPL0";
+        let have_get_regs = rules.iter().any(|r| {
+            r.conds
+                .iter()
+                .any(|c| c.arg == 1 && c.value == h.kvm_debug.get_regs)
+        });
+        let mut wanted = vec![
+            (h.kvm_debug.set_regs, "KVM_SET_REGS", !gdb),
+            (h.kvm_debug.get_sregs, "KVM_GET_SREGS", get_sregs.is_none()),
+            (h.kvm_debug.set_sregs, "KVM_SET_SREGS", true),
+        ];
+        wanted.insert(0, (h.kvm_debug.get_regs, "KVM_GET_REGS", !have_get_regs));
+        for (nr, name, missing) in wanted {
+            if missing {
+                rules.push(rule(
+                    Syscall::Ioctl,
+                    vec![fd("fd", h.vcpu_fd), request(nr, name)],
+                    why,
+                ));
+            }
+        }
     }
     // PUTS writes the guest's console output to the tender's stdout.
     rules.push(rule(

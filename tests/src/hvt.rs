@@ -151,3 +151,31 @@ pub fn assert_out_of_memory(what: &str, o: &Outcome) {
         o.dump()
     );
 }
+
+/// Offset of the user-mode note's header in `file`.
+pub fn user_note_at(file: &[u8]) -> usize {
+    let mut head = Vec::new();
+    head.extend_from_slice(&9u32.to_le_bytes());
+    head.extend_from_slice(&8u32.to_le_bytes());
+    head.extend_from_slice(b"USR1");
+    head.extend_from_slice(b"Solo5-rs\0");
+    let at: Vec<usize> = file
+        .windows(head.len())
+        .enumerate()
+        .filter(|(_, w)| *w == head.as_slice())
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(at.len(), 1, "one user-mode note");
+    at[0]
+}
+
+/// A copy of the SDK guest at `path` whose user-mode note has another type
+/// ("XSR1"), so that no tender takes it for ours: the binary as it would
+/// be without it, a kernel built for CPL0.
+pub fn without_user_note(tmp: &crate::TempDir, path: &Path) -> std::path::PathBuf {
+    let mut b = std::fs::read(path).expect("read guest");
+    let at = user_note_at(&b);
+    b[at + 8] = b'X';
+    let name = path.file_name().expect("a file name").to_string_lossy();
+    tmp.file(&name, &b)
+}

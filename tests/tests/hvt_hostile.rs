@@ -108,6 +108,11 @@ struct Run {
 /// --block:storage=DISK -- hostile ARGS`, with one frame of
 /// [`FRAME_LEN`] bytes waiting on service0 and a 4 KiB disk of 0xa5.
 fn run_ours(t: &Path, ring: bool, args: &[&str]) -> Run {
+    run_kernel(t, &hostile(), ring, args)
+}
+
+/// As [`run_ours`], for `kernel`.
+fn run_kernel(t: &Path, kernel: &Path, ring: bool, args: &[&str]) -> Run {
     let tmp = TempDir::new("hostile");
     let disk_bytes = vec![0xa5u8; 4096];
     let disk = tmp.file("disk.img", &disk_bytes);
@@ -126,7 +131,7 @@ fn run_ours(t: &Path, ring: bool, args: &[&str]) -> Run {
         .arg("--net:service0=@3")
         .arg(format!("--block:storage={}", disk.display()))
         .arg("--")
-        .arg(hostile())
+        .arg(kernel)
         .args(args);
     pass_as_fd3(&mut c, &theirs);
     let o = run_cmd(&mut c, LIMIT);
@@ -380,6 +385,39 @@ fn upstreams_tender_serves_them_all() {
 }
 
 /// The guest is where the tests expect it and says what it is.
+/// The same guest without its user-mode note is a kernel built for CPL0;
+/// on kvm_pvm our tender enters it at CPL3 all the same, with IOPL 3 and
+/// its privileged instructions carried out by the tender
+/// (docs/hvt-user-mode.md, "Kernels built for CPL0"). It gets the same
+/// refusals as with the note (no stack note, so no guard case), cannot
+/// forge a trap report through the stub's port (which IOPL 3 opens to
+/// it): one line, status 1. With the note the same `out` is a #GP.
+#[test]
+fn a_cpl0_kernel_entered_at_cpl3_gets_the_same_refusals_and_forges_no_trap() {
+    let Some(t) = ours() else { return };
+    let tmp = TempDir::new("hostile-cpl0");
+    let plain = solo5_e2e::hvt::without_user_note(&tmp, &hostile());
+    let demoted = Path::new("/sys/module/kvm_pvm").exists();
+    for (case, ring, gpa, sz) in HOSTILE.iter().filter(|h| h.0 != "walltime-guard") {
+        let r = run_kernel(&t, &plain, *ring, &[case, "trap"]);
+        if demoted {
+            assert!(r.o.stdout.contains(CPL3), "{case}: {}", r.o.dump());
+            assert_refused(case, &r, case, *gpa, *sz);
+        }
+    }
+    let r = run_kernel(&t, &plain, false, &["trap-port"]);
+    assert_eq!(r.o.status, 1, "{}", r.o.dump());
+    assert_eq!(
+        r.o.stderr,
+        "solo5-hvt: Invalid guest port access: port=0x5f0\n",
+        "{}",
+        r.o.dump()
+    );
+    assert!(!r.o.stdout.contains("trap-port served"), "{}", r.o.dump());
+    let r = run_ours(&t, false, &["trap-port"]);
+    assert_trapped("trap-port with the note", &r.o, "#GP ec=0x0", None);
+}
+
 #[test]
 fn the_hostile_guest_is_built_and_knows_its_cases() {
     hostile();

@@ -213,30 +213,9 @@ fn upstreams_tender_enters_the_same_binaries_at_cpl0() {
     }
 }
 
-/// Offset of the user-mode note's header in `file`.
-fn user_note_at(file: &[u8]) -> usize {
-    let mut head = Vec::new();
-    head.extend_from_slice(&9u32.to_le_bytes());
-    head.extend_from_slice(&8u32.to_le_bytes());
-    head.extend_from_slice(b"USR1");
-    head.extend_from_slice(b"Solo5-rs\0");
-    let at: Vec<usize> = file
-        .windows(head.len())
-        .enumerate()
-        .filter(|(_, w)| *w == head.as_slice())
-        .map(|(i, _)| i)
-        .collect();
-    assert_eq!(at.len(), 1, "one user-mode note");
-    at[0]
-}
-
-/// A copy of `name` whose user-mode note has another type ("XSR1"), so
-/// that no tender takes it for ours: the binary as it would be without it.
+/// A copy of SDK guest `name` without its user-mode note.
 fn without_note(tmp: &TempDir, name: &str) -> PathBuf {
-    let mut b = std::fs::read(g(name)).expect("read guest");
-    let at = user_note_at(&b);
-    b[at + 8] = b'X';
-    tmp.file(name, &b)
+    solo5_e2e::hvt::without_user_note(tmp, &g(name))
 }
 
 #[test]
@@ -276,11 +255,21 @@ fn the_note_changes_nothing_for_upstreams_tools() {
         assert_eq!((a.status, &a.stdout), (b.status, &b.stdout), "{name}");
         assert!(a.stdout.contains(CPL0), "{}", a.dump());
     }
-    // Without the note, our tender enters it at CPL0 too.
+    // Without the note, our tender enters it at CPL0 too when asked to
+    // (`--cpl3=off`), and on kvm_pvm by default at CPL3, where the SDK
+    // takes the tender's tables as with the note.
     let Some(t) = ours() else { return };
+    let o = run_at(&t, 2, &["--cpl3=off"], &plain, &["Hello_Solo5"]);
+    assert_success("hello without the note, --cpl3=off", &o);
+    assert!(o.stdout.contains(CPL0), "{}", o.dump());
     let o = run_at(&t, 2, &[], &plain, &["Hello_Solo5"]);
     assert_success("hello without the note", &o);
-    assert!(o.stdout.contains(CPL0), "{}", o.dump());
+    let want = if Path::new("/sys/module/kvm_pvm").exists() {
+        CPL3
+    } else {
+        CPL0
+    };
+    assert!(o.stdout.contains(want), "{}", o.dump());
 }
 
 #[test]

@@ -447,6 +447,7 @@ fn run_helper_sees_a_kill() {
 
 const KVM_SET_REGS: u64 = 0x4090_ae82;
 const KVM_GET_SREGS: u64 = 0x8138_ae83;
+const KVM_SET_SREGS: u64 = 0x4138_ae84;
 const KVM_SET_GUEST_DEBUG: u64 = 0x4048_ae9b;
 const CORE_FLAGS: i32 = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC;
 
@@ -455,6 +456,7 @@ fn kvm_debug() -> super::KvmDebug {
         get_regs: KVM_GET_REGS,
         set_regs: KVM_SET_REGS,
         get_sregs: KVM_GET_SREGS,
+        set_sregs: KVM_SET_SREGS,
         set_guest_debug: KVM_SET_GUEST_DEBUG,
     }
 }
@@ -678,4 +680,52 @@ mincore                                                                     # du
 pwrite64(fd == 11)                                                          # dumpcore: write the core file (the descriptor openat returns)
 ";
     assert_eq!(build(&h).to_string(), expected);
+}
+
+#[test]
+fn a_demoted_kernel_adds_the_register_ioctls_on_the_vcpu_only() {
+    let base = Hvt {
+        vcpu_fd: 9,
+        kvm_run: KVM_RUN,
+        kvm_debug: kvm_debug(),
+        ..Hvt::default()
+    };
+    let plain = super::build(&base).to_string();
+    assert!(!plain.contains("SREGS"), "{plain}");
+    let h = Hvt {
+        demoted: true,
+        ..base.clone()
+    };
+    let p = super::build(&h).to_string();
+    for name in [
+        "KVM_GET_REGS",
+        "KVM_SET_REGS",
+        "KVM_GET_SREGS",
+        "KVM_SET_SREGS",
+    ] {
+        let line = format!("ioctl(fd == 9, request == {name})");
+        assert_eq!(p.matches(&line).count(), 1, "{name}: {p}");
+    }
+    // With --dumpcore's rules there already, nothing twice.
+    let h = Hvt {
+        demoted: true,
+        dumpcore: Some(super::Dumpcore {
+            dir_fd: 3,
+            core_fd: 11,
+            flags: CORE_FLAGS,
+            mode: 0o600,
+        }),
+        ..base
+    };
+    let p = super::build(&h).to_string();
+    for name in [
+        "KVM_GET_REGS",
+        "KVM_SET_REGS",
+        "KVM_GET_SREGS",
+        "KVM_SET_SREGS",
+    ] {
+        let line = format!("ioctl(fd == 9, request == {name})");
+        assert_eq!(p.matches(&line).count(), 1, "{name}: {p}");
+    }
+    assert_eq!(p.matches("ioctl(").count(), 5, "{p}");
 }

@@ -506,6 +506,21 @@ mod hvt {
                 };
                 served(case, format_args!("rep outsd"), trap)
             }
+            "trap-port" => {
+                // A forged trap report: the tender's stub's port, with the
+                // address where the stub leaves its frame. Closed to CPL3
+                // (a #GP) where the I/O bitmap decides; open with IOPL 3
+                // (a kernel built for CPL0 entered at CPL3), where the
+                // tender must see that the stub did not write it.
+                // SAFETY: an `out`; the tender ends the guest either way.
+                unsafe {
+                    asm!("out dx, eax",
+                         in("dx") solo5_abi::hvt::user::TRAP_PORT,
+                         in("eax") (solo5_abi::hvt::user::KSTACK_END - 80) as u32,
+                         options(nostack, preserves_flags))
+                };
+                served(case, format_args!("trap port"), trap)
+            }
             "ud2" => {
                 // SAFETY: raises #UD, reported through the tender's stub.
                 unsafe { asm!("ud2", options(nostack)) };
