@@ -97,7 +97,8 @@ pub fn gdt_bytes() -> Vec<u8> {
     GDT.iter().flat_map(|e| e.to_le_bytes()).collect()
 }
 
-fn segment(selector: u16, type_: u8, code: bool) -> kvm_segment {
+/// A flat segment for `selector` (DPL = its RPL) of type `type_`.
+pub(crate) fn segment(selector: u16, type_: u8, code: bool) -> kvm_segment {
     kvm_segment {
         base: 0,
         limit: 0xffff_ffff,

@@ -253,22 +253,12 @@ fn by_number(r: &kvm_regs) -> [u64; 16] {
     ]
 }
 
-/// A flat 64-bit segment of DPL 0 (code) or a flat data segment.
-fn kernel_segment(selector: u16, code: bool, base: u64) -> kvm_segment {
+/// A flat 64-bit code or data segment for `selector` (DPL = its RPL) with
+/// `base`.
+fn flat(selector: u16, code: bool, base: u64) -> kvm_segment {
     kvm_segment {
         base,
-        limit: 0xffff_ffff,
-        selector,
-        type_: if code { 11 } else { 3 },
-        present: 1,
-        dpl: 0,
-        db: u8::from(!code),
-        s: 1,
-        l: u8::from(code),
-        g: 1,
-        avl: 0,
-        unusable: 0,
-        padding: 0,
+        ..cpu::segment(selector, if code { 11 } else { 3 }, code)
     }
 }
 
@@ -327,8 +317,8 @@ impl Demoted {
             r.rflags &= !IOPL3;
         }
         if let Some(s) = sregs {
-            s.cs = kernel_segment(0x08, true, s.cs.base);
-            s.ss = kernel_segment(0x10, false, s.ss.base);
+            s.cs = flat(0x08, true, s.cs.base);
+            s.ss = flat(0x10, false, s.ss.base);
         }
     }
 
@@ -361,8 +351,8 @@ impl Demoted {
         if t.vector == GP {
             if let Some(next) = self.emulate(mem, &t, &regs) {
                 let mut s = sregs;
-                s.cs = user_segment(cpu::USER_CS, true, 0);
-                s.ss = user_segment(cpu::USER_DS, false, 0);
+                s.cs = flat(cpu::USER_CS, true, 0);
+                s.ss = flat(cpu::USER_DS, false, 0);
                 if let Some((fs, gs)) = next.bases {
                     s.fs.base = fs.unwrap_or(s.fs.base);
                     s.gs.base = gs.unwrap_or(s.gs.base);
@@ -443,8 +433,8 @@ impl Demoted {
             regs.rip = t.rip.wrapping_sub(1);
         }
         regs.rflags &= !IOPL3;
-        s.cs = kernel_segment(0x08, true, 0);
-        let data = |base| kernel_segment(0x10, false, base);
+        s.cs = flat(0x08, true, 0);
+        let data = |base| flat(0x10, false, base);
         s.ss = data(0);
         s.ds = data(0);
         s.es = data(0);
@@ -483,13 +473,6 @@ struct Next {
     rip: u64,
     rsp: u64,
     bases: Option<(Option<u64>, Option<u64>)>,
-}
-
-fn user_segment(selector: u16, code: bool, base: u64) -> kvm_segment {
-    kvm_segment {
-        dpl: 3,
-        ..kernel_segment(selector, code, base)
-    }
 }
 
 /// The TSS register for selector `sel` from its 16-byte descriptor

@@ -493,13 +493,7 @@ fn without_cap_bpf_the_helper_falls_back_to_mirred_and_says_so_when_asked() {
         &["limit"],
     ));
     until(&mut t, SERVING);
-    let said: Vec<String> = t
-        .stderr()
-        .lines()
-        .filter(|l| l.starts_with("solo5-netns-exec: "))
-        .map(str::to_owned)
-        .collect();
-    assert_eq!(said.len(), 1, "{}", t.stderr());
+    let said = [wiring_said(&t)];
     assert!(
         said[0].starts_with("solo5-netns-exec: net 'service0': solo5tap0 <-> eth0 by tc mirred (")
             && said[0].contains("Operation not permitted"),

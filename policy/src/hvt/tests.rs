@@ -682,6 +682,19 @@ pwrite64(fd == 11)                                                          # du
     assert_eq!(build(&h).to_string(), expected);
 }
 
+/// The four register ioctls, each allowed once, on the vcpu (fd 9).
+fn each_register_ioctl_once(p: &str) {
+    for name in [
+        "KVM_GET_REGS",
+        "KVM_SET_REGS",
+        "KVM_GET_SREGS",
+        "KVM_SET_SREGS",
+    ] {
+        let line = format!("ioctl(fd == 9, request == {name})");
+        assert_eq!(p.matches(&line).count(), 1, "{name}: {p}");
+    }
+}
+
 #[test]
 fn a_demoted_kernel_adds_the_register_ioctls_on_the_vcpu_only() {
     let base = Hvt {
@@ -697,15 +710,7 @@ fn a_demoted_kernel_adds_the_register_ioctls_on_the_vcpu_only() {
         ..base.clone()
     };
     let p = super::build(&h).to_string();
-    for name in [
-        "KVM_GET_REGS",
-        "KVM_SET_REGS",
-        "KVM_GET_SREGS",
-        "KVM_SET_SREGS",
-    ] {
-        let line = format!("ioctl(fd == 9, request == {name})");
-        assert_eq!(p.matches(&line).count(), 1, "{name}: {p}");
-    }
+    each_register_ioctl_once(&p);
     // With --dumpcore's rules there already, nothing twice.
     let h = Hvt {
         demoted: true,
@@ -718,14 +723,6 @@ fn a_demoted_kernel_adds_the_register_ioctls_on_the_vcpu_only() {
         ..base
     };
     let p = super::build(&h).to_string();
-    for name in [
-        "KVM_GET_REGS",
-        "KVM_SET_REGS",
-        "KVM_GET_SREGS",
-        "KVM_SET_SREGS",
-    ] {
-        let line = format!("ioctl(fd == 9, request == {name})");
-        assert_eq!(p.matches(&line).count(), 1, "{name}: {p}");
-    }
+    each_register_ioctl_once(&p);
     assert_eq!(p.matches("ioctl(").count(), 5, "{p}");
 }
