@@ -41,6 +41,10 @@ pub const CR4_SMAP: u64 = 1 << 21;
 /// CPL3).
 pub const USER_CR4: u64 = CR4 | CR4_UMIP | CR4_FSGSBASE | CR4_SMEP | CR4_SMAP;
 
+/// RFLAGS.IOPL = 3: `in`, `out`, `cli` and `sti` at CPL3 (a kernel built
+/// for CPL0 entered at CPL3, [`crate::demote`]).
+pub const IOPL3: u64 = 3 << 12;
+
 /// Selector of the code segment (GDT entry 1).
 const CS: u16 = 0x08;
 /// Selector of the data segment (GDT entry 2).
@@ -241,7 +245,7 @@ pub fn setup_user(vm: &Vm, entry: u64, mem_size: u64) -> Result<Option<u64>, VmE
 /// that its `in`, `out`, `cli` and `sti` work there.
 pub fn allow_port_io(vm: &Vm, entry: u64, mem_size: u64) -> Result<(), VmError> {
     let mut r = regs(entry, mem_size);
-    r.rflags |= crate::demote::IOPL3;
+    r.rflags |= IOPL3;
     vm.vcpu.set_regs(&r).map_err(|e| VmError::SetRegs(os(e)))
 }
 

@@ -49,8 +49,7 @@ use crate::user::Trap;
 use kvm_bindings::{kvm_regs, kvm_segment, kvm_sregs};
 use kvm_ioctls::VcpuFd;
 
-/// RFLAGS.IOPL = 3: `in`, `out`, `cli` and `sti` at CPL3.
-pub const IOPL3: u64 = 3 << 12;
+pub use crate::cpu::IOPL3;
 /// `#GP`.
 const GP: u64 = 13;
 /// `#BP`: a trap, RIP is past the `int3`.
